@@ -1,0 +1,10 @@
+"""pfatlas: a 30 m atlas of permafrost and its change in alpine mining areas."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("pfatlas")
+except PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

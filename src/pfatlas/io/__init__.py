@@ -1,0 +1,1 @@
+"""Readers and writers: the only modules of pfatlas that open files."""

@@ -1,0 +1,192 @@
+"""Lazy reading of any GDAL raster onto the target grid.
+
+Each dask task gets a file path and a small frozen spec (band, destination window transform,
+resampling) and warps just its chunk with GDAL (``rasterio.warp.reproject``). No open handle ever
+enters the graph, so the same graph runs on threads, processes or a distributed cluster, and eager
+and lazy reading share this one code path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as dsa
+import numpy as np
+import rasterio
+import rasterio.errors
+import xarray as xr
+from dask.base import tokenize
+from odc.geo.geobox import GeoBox
+from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.warp import reproject, transform_bounds
+
+from pfatlas.errors import CoverageError, CRSError, InputError, MissingInputError
+from pfatlas.grid import grid_coords
+
+__all__ = ["RasterInfo", "raster_info", "read_to_grid", "DEFAULT_CHUNK"]
+
+DEFAULT_CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What pfatlas needs to know of a raster file before reading it."""
+
+    path: str
+    crs: CRS
+    bounds: tuple[float, float, float, float]
+    shape: tuple[int, int]
+    count: int
+    dtypes: tuple[str, ...]
+    nodata: float | None
+
+    def bounds_in(self, crs: CRS) -> tuple[float, float, float, float]:
+        """Bounds transformed (densified) to ``crs``."""
+        return transform_bounds(self.crs, crs, *self.bounds, densify_pts=21)
+
+
+def raster_info(path: str | Path) -> RasterInfo:
+    """Open ``path`` once and check it is a georeferenced raster with a CRS."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError("file does not exist", path=path)
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise CRSError("raster has no coordinate reference system", path=path)
+            if src.transform.is_identity:
+                raise CRSError("raster has no georeferencing (identity transform)", path=path)
+            return RasterInfo(
+                path=str(path),
+                crs=CRS.from_user_input(src.crs.to_wkt()),
+                bounds=tuple(src.bounds),
+                shape=(src.height, src.width),
+                count=src.count,
+                dtypes=tuple(src.dtypes),
+                nodata=src.nodata,
+            )
+    except rasterio.errors.RasterioIOError as exc:
+        raise MissingInputError(f"cannot be read as a raster ({exc})", path=path) from None
+
+
+def covers(info: RasterInfo, gbox: GeoBox, *, tolerance_cells: float = 0.5) -> bool:
+    """True when the raster's footprint contains the whole grid (to ``tolerance_cells``)."""
+    x0, y0, x1, y1 = info.bounds_in(gbox.crs)
+    gx0, gy0, gx1, gy1 = gbox.extent.boundingbox
+    tol = tolerance_cells * abs(gbox.resolution.x)
+    return x0 <= gx0 + tol and y0 <= gy0 + tol and x1 >= gx1 - tol and y1 >= gy1 - tol
+
+
+def overlaps(info: RasterInfo, gbox: GeoBox) -> bool:
+    """True when the raster's footprint and the grid intersect."""
+    x0, y0, x1, y1 = info.bounds_in(gbox.crs)
+    gx0, gy0, gx1, gy1 = gbox.extent.boundingbox
+    return x0 < gx1 and x1 > gx0 and y0 < gy1 and y1 > gy0
+
+
+def _warp_block(
+    path: str,
+    band: int,
+    dst_crs_wkt: str,
+    dst_transform: tuple,
+    shape: tuple[int, int],
+    resampling: str,
+    dtype: str,
+    fill: float,
+    src_nodata: float | None,
+) -> np.ndarray:
+    """Warp one destination window of one band (runs inside a dask task)."""
+    out = np.full(shape, fill, dtype=dtype)
+    with rasterio.Env(GDAL_NUM_THREADS=1), rasterio.open(path) as src:
+        nodata = src.nodata if src_nodata is None else src_nodata
+        reproject(
+            source=rasterio.band(src, band),
+            destination=out,
+            src_nodata=nodata,
+            dst_transform=rasterio.Affine(*dst_transform[:6]),
+            dst_crs=dst_crs_wkt,
+            dst_nodata=fill,
+            resampling=Resampling[resampling],
+        )
+    return out
+
+
+def read_to_grid(
+    path: str | Path,
+    gbox: GeoBox,
+    *,
+    band: int = 1,
+    resampling: str = "bilinear",
+    dtype: str = "float32",
+    fill: float = np.nan,
+    src_nodata: float | None = None,
+    chunks: int = DEFAULT_CHUNK,
+    name: str | None = None,
+    require_cover: bool = False,
+    info: RasterInfo | None = None,
+) -> xr.DataArray:
+    """Lazily read one band of a raster, warped onto ``gbox``.
+
+    Parameters
+    ----------
+    path
+        Any raster GDAL reads (GeoTIFF, SRTM ``.hgt``, ...). It must have a CRS.
+    gbox
+        Target grid.
+    band
+        1-based band index.
+    resampling
+        GDAL resampling name: ``bilinear`` for continuous data, ``nearest`` or ``mode`` for classes
+        and bit masks (never bilinear for those).
+    dtype, fill
+        Output dtype and the value of cells without data (NaN for floats).
+    src_nodata
+        Override the file's nodata value.
+    chunks
+        Chunk edge [cells].
+    require_cover
+        Raise :class:`CoverageError` unless the raster covers the whole grid.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dask-backed array on ``gbox``; attributes are left for the caller to set.
+    """
+    info = info or raster_info(path)
+    if band < 1 or band > info.count:
+        raise InputError(f"band {band} does not exist (the file has {info.count})", path=path, field=f"band {band}")
+    if resampling == "bilinear" and np.issubdtype(np.dtype(dtype), np.integer):
+        raise ValueError("bilinear resampling into an integer dtype: use nearest/mode for classes")
+    if require_cover and not covers(info, gbox):
+        raise CoverageError(
+            f"does not cover the study area (raster bounds {tuple(round(v, 1) for v in info.bounds_in(gbox.crs))} "
+            f"vs area {tuple(round(v, 1) for v in gbox.extent.boundingbox)} in {gbox.crs.to_string()})",
+            path=path,
+        )
+    ny, nx = gbox.shape
+    ychunks = _split(ny, chunks)
+    xchunks = _split(nx, chunks)
+    crs_wkt = gbox.crs.to_wkt()
+    a = gbox.affine
+    token = tokenize(str(path), band, crs_wkt, tuple(a), ny, nx, resampling, dtype, fill, src_nodata, chunks)
+
+    def block(block_info=None):
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        t = a * rasterio.Affine.translation(c0, r0)
+        return _warp_block(str(path), band, crs_wkt, tuple(t)[:6], (r1 - r0, c1 - c0), resampling, dtype, fill, src_nodata)
+
+    data = dsa.map_blocks(
+        block,
+        chunks=(ychunks, xchunks),
+        dtype=dtype,
+        meta=np.array((), dtype=dtype),
+        name=f"read-{Path(path).name}-{token}",
+    )
+    return xr.DataArray(data, dims=("y", "x"), coords=grid_coords(gbox), name=name)
+
+
+def _split(n: int, size: int) -> tuple[int, ...]:
+    full, rest = divmod(n, size)
+    return (size,) * full + ((rest,) if rest else ())
