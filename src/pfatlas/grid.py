@@ -112,7 +112,7 @@ def lonlat_arrays(gbox: GeoBox) -> tuple[np.ndarray, np.ndarray]:
     """Longitude and latitude [deg] of cell centres of ``gbox`` (small grids; numpy)."""
     ny, nx = gbox.shape
     cols, rows = np.meshgrid(np.arange(nx) + 0.5, np.arange(ny) + 0.5)
-    xs, ys = gbox.affine * (cols, rows)
+    xs, ys = gbox.affine @ (cols, rows)
     tr = Transformer.from_crs(gbox.crs.to_wkt(), "EPSG:4326", always_xy=True)
     lon, lat = tr.transform(xs, ys)
     return np.asarray(lon), np.asarray(lat)

@@ -1,10 +1,11 @@
 """Cloud-Optimized GeoTIFF writer for every raster pfatlas produces.
 
 Two named profiles (continuous float32 + NaN; classes uint8 + 255 + colour table) instead of
-copied ones. A layer is computed chunk by chunk into a tiled temporary GeoTIFF beside the target,
+copied ones. Layers are computed chunk by chunk into tiled temporary GeoTIFFs beside their targets
+(several layers in one dask pass, so shared work such as a composite's median is done once),
 converted to COG (internal overviews: average for continuous, nearest for classes) under a second
-temporary name and renamed into place only when complete, so a crash never leaves a half-written
-file under the real name.
+temporary name and renamed into place only when all are complete, so a crash or a failed check
+never leaves a half-written file under a real name.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask.array as dsa
@@ -26,7 +27,7 @@ from odc.geo.geobox import GeoBox
 
 from pfatlas.grid import check_on_grid
 
-__all__ = ["ClassInfo", "write_cog", "atomic_path", "CLASS_NODATA"]
+__all__ = ["ClassInfo", "Layer", "write_cog", "write_cogs", "atomic_path", "CLASS_NODATA"]
 
 CLASS_NODATA = 255
 
@@ -38,6 +39,22 @@ class ClassInfo:
     value: int
     name: str
     color: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer to write: the data, its destination and its metadata.
+
+    ``classes`` makes it a class layer (uint8, 255 nodata, colour table); otherwise it is written
+    as float32 with NaN nodata.
+    """
+
+    data: xr.DataArray
+    path: Path
+    units: str
+    description: str
+    classes: Sequence[ClassInfo] | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def atomic_path(path: Path) -> Path:
@@ -59,6 +76,123 @@ class _WindowWriter:
             self.dst.write(value, 1, window=window)
 
 
+def _profile(gbox: GeoBox, is_class: bool, blocksize: int) -> dict:
+    ny, nx = gbox.shape
+    return {
+        "driver": "GTiff",
+        "width": nx,
+        "height": ny,
+        "count": 1,
+        "dtype": "uint8" if is_class else "float32",
+        "nodata": CLASS_NODATA if is_class else np.nan,
+        "crs": gbox.crs.to_wkt(),
+        "transform": gbox.affine,
+        "tiled": True,
+        "blockxsize": blocksize,
+        "blockysize": blocksize,
+        "compress": "deflate",
+        "zlevel": 1,
+        "BIGTIFF": "IF_SAFER",
+    }
+
+
+def _dask_data(layer: Layer, blocksize: int) -> dsa.Array:
+    data = layer.data.data
+    if not isinstance(data, dsa.Array):
+        data = dsa.from_array(np.asarray(data), chunks=blocksize * 2)
+    if layer.classes is not None:
+        if np.dtype(data.dtype) != np.uint8:
+            raise TypeError(f"class layer {layer.path.name} must be uint8, got {data.dtype}")
+        return data
+    return data.astype("float32")
+
+
+def _finish_tags(dst, layer: Layer) -> None:
+    tags = {"units": layer.units, "long_name": layer.description, "description": layer.description, **layer.tags}
+    dst.update_tags(**tags)
+    dst.update_tags(1, units=layer.units, long_name=layer.description)
+    dst.set_band_description(1, layer.description)
+    dst.units = (layer.units,)
+    if layer.classes is not None:
+        names = {str(c.value): c.name for c in layer.classes}
+        dst.update_tags(CLASS_NAMES=json.dumps(names, ensure_ascii=False))
+        cmap = {v: (0, 0, 0, 0) for v in range(256)}
+        for c in layer.classes:
+            cmap[c.value] = (*c.color, 255)
+        dst.write_colormap(1, cmap)
+
+
+def write_cogs(
+    layers: Sequence[Layer],
+    *,
+    gbox: GeoBox,
+    blocksize: int = 512,
+    check: Callable[[dict[Path, Path]], None] | None = None,
+) -> list[Path]:
+    """Write several layers on ``gbox`` as COGs in one dask pass, atomically.
+
+    Parameters
+    ----------
+    layers
+        What to write (see :class:`Layer`).
+    gbox
+        The run's grid; every layer must lie on it.
+    blocksize
+        Internal tile edge [cells].
+    check
+        Called with ``{final path: temporary GeoTIFF}`` once all layers are computed and before
+        anything is renamed into place; raise to abandon the write (nothing is left behind).
+
+    Returns
+    -------
+    list of Path
+        The written files, in the order of ``layers``.
+    """
+    layers = [Layer(**{**layer.__dict__, "path": Path(layer.path)}) for layer in layers]
+    for layer in layers:
+        check_on_grid(layer.data, gbox, f"layer for {layer.path}")
+        layer.path.parent.mkdir(parents=True, exist_ok=True)
+    tmps = {layer.path: atomic_path(layer.path) for layer in layers}
+    cogs = {layer.path: atomic_path(layer.path) for layer in layers}
+    handles = []
+    try:
+        for layer in layers:
+            handles.append(rasterio.open(tmps[layer.path], "w", **_profile(gbox, layer.classes is not None, blocksize)))
+        dsa.store(
+            [_dask_data(layer, blocksize) for layer in layers],
+            [_WindowWriter(h) for h in handles],
+            lock=False,
+        )
+        for h, layer in zip(handles, layers, strict=True):
+            _finish_tags(h, layer)
+            h.close()
+        if check is not None:
+            check(dict(tmps))
+        for layer in layers:
+            is_class = layer.classes is not None
+            rasterio.shutil.copy(
+                tmps[layer.path],
+                cogs[layer.path],
+                driver="COG",
+                COMPRESS="DEFLATE",
+                LEVEL=6,
+                PREDICTOR="NO" if is_class else "YES",
+                BLOCKSIZE=blocksize,
+                OVERVIEW_RESAMPLING="NEAREST" if is_class else "AVERAGE",
+                BIGTIFF="IF_SAFER",
+            )
+        for layer in layers:
+            os.replace(cogs[layer.path], layer.path)
+    finally:
+        for h in handles:
+            if not h.closed:
+                h.close()
+        for p in [*tmps.values(), *cogs.values()]:
+            if p.exists():
+                p.unlink()
+    return [layer.path for layer in layers]
+
+
 def write_cog(
     da: xr.DataArray,
     path: str | Path,
@@ -70,82 +204,11 @@ def write_cog(
     tags: dict[str, str] | None = None,
     blocksize: int = 512,
 ) -> Path:
-    """Write a 2-D layer on ``gbox`` as a COG, atomically.
+    """Write one 2-D layer on ``gbox`` as a COG, atomically (see :func:`write_cogs`).
 
-    Parameters
-    ----------
-    da
-        The layer (numpy- or dask-backed) on ``gbox``. Continuous layers are written as float32
-        with NaN nodata; when ``classes`` is given, as uint8 with 255 nodata and a colour table.
-    path
-        Destination ``.tif``.
-    units, description
-        Written to the tags (``units``, ``long_name``/``description``) and the band metadata.
-    classes
-        Class table of a class layer (codes 0..254).
-    tags
-        More dataset tags (e.g. ``source="synthetic ..."``).
+    Continuous layers are written as float32 with NaN nodata; when ``classes`` is given, as uint8
+    with 255 nodata, a colour table and the class names in the ``CLASS_NAMES`` tag (JSON).
+    ``units`` and ``description`` go to the dataset and band tags.
     """
-    check_on_grid(da, gbox, f"layer for {path}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    is_class = classes is not None
-    dtype = "uint8" if is_class else "float32"
-    nodata = CLASS_NODATA if is_class else np.nan
-    data = da.data
-    if not isinstance(data, dsa.Array):
-        data = dsa.from_array(np.asarray(data), chunks=blocksize * 2)
-    if is_class and np.dtype(data.dtype) != np.uint8:
-        raise TypeError(f"class layer {path.name} must be uint8, got {data.dtype}")
-    data = data.astype(dtype)
-    ny, nx = gbox.shape
-    profile = {
-        "driver": "GTiff",
-        "width": nx,
-        "height": ny,
-        "count": 1,
-        "dtype": dtype,
-        "nodata": nodata,
-        "crs": gbox.crs.to_wkt(),
-        "transform": gbox.affine,
-        "tiled": True,
-        "blockxsize": blocksize,
-        "blockysize": blocksize,
-        "compress": "deflate",
-        "zlevel": 1,
-        "BIGTIFF": "IF_SAFER",
-    }
-    all_tags = {"units": units, "long_name": description, "description": description, **(tags or {})}
-    tmp = atomic_path(path)
-    tmp_cog = atomic_path(path)
-    try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dsa.store(data, _WindowWriter(dst), lock=False)
-            dst.update_tags(**all_tags)
-            dst.update_tags(1, units=units, long_name=description)
-            dst.set_band_description(1, description)
-            dst.units = (units,)
-            if is_class:
-                names = {str(c.value): c.name for c in classes}
-                dst.update_tags(CLASS_NAMES=json.dumps(names, ensure_ascii=False))
-                cmap = {v: (0, 0, 0, 0) for v in range(256)}
-                for c in classes:
-                    cmap[c.value] = (*c.color, 255)
-                dst.write_colormap(1, cmap)
-        rasterio.shutil.copy(
-            tmp,
-            tmp_cog,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            LEVEL=6,
-            PREDICTOR="YES" if not is_class else "NO",
-            BLOCKSIZE=blocksize,
-            OVERVIEW_RESAMPLING="NEAREST" if is_class else "AVERAGE",
-            BIGTIFF="IF_SAFER",
-        )
-        os.replace(tmp_cog, path)
-    finally:
-        for p in (tmp, tmp_cog):
-            if p.exists():
-                p.unlink()
-    return path
+    layer = Layer(da, Path(path), units, description, classes, dict(tags or {}))
+    return write_cogs([layer], gbox=gbox, blocksize=blocksize)[0]

@@ -162,7 +162,7 @@ def read_to_grid(
     if require_cover and not covers(info, gbox):
         raise CoverageError(
             f"does not cover the study area (raster bounds {tuple(round(v, 1) for v in info.bounds_in(gbox.crs))} "
-            f"vs area {tuple(round(v, 1) for v in gbox.extent.boundingbox)} in {gbox.crs.to_string()})",
+            f"vs area {tuple(round(v, 1) for v in gbox.extent.boundingbox)} in {gbox.crs})",
             path=path,
         )
     ny, nx = gbox.shape
@@ -174,7 +174,7 @@ def read_to_grid(
 
     def block(block_info=None):
         (r0, r1), (c0, c1) = block_info[None]["array-location"]
-        t = a * rasterio.Affine.translation(c0, r0)
+        t = a @ rasterio.Affine.translation(c0, r0)
         return _warp_block(str(path), band, crs_wkt, tuple(t)[:6], (r1 - r0, c1 - c0), resampling, dtype, fill, src_nodata)
 
     data = dsa.map_blocks(
@@ -190,3 +190,27 @@ def read_to_grid(
 def _split(n: int, size: int) -> tuple[int, ...]:
     full, rest = divmod(n, size)
     return (size,) * full + ((rest,) if rest else ())
+
+
+def band_max(path: str | Path, band: int = 1) -> float:
+    """Maximum of the valid cells of one band, read block by block [the band's units]."""
+    best = -np.inf
+    with rasterio.open(path) as src:
+        for _, window in src.block_windows(band):
+            block = src.read(band, window=window, masked=True)
+            if block.count():
+                best = max(best, float(block.max()))
+    return best
+
+
+def sample_points(path: str | Path, rows, cols, band: int = 1) -> np.ndarray:
+    """Values of one band at (row, col) cells of the raster's own grid, as float64 (NaN = nodata)."""
+    rows = np.asarray(rows, dtype=int)
+    cols = np.asarray(cols, dtype=int)
+    out = np.full(rows.shape, np.nan)
+    with rasterio.open(path) as src:
+        for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+            v = src.read(band, window=rasterio.windows.Window(int(c), int(r), 1, 1), masked=True)
+            if v.count():
+                out[i] = float(v[0, 0])
+    return out

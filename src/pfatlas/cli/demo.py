@@ -1,0 +1,27 @@
+"""``pfatlas demo OUTDIR``: generate virtual Muli and build its atlas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pfatlas.cli.options import stage_progress, stderr, stdout
+
+
+def register(app: typer.Typer, state: dict) -> None:
+    @app.command("demo")
+    def demo_cmd(
+        outdir: Path = typer.Argument(Path("out/demo"), help="Output folder (inputs/ and the atlas)."),
+        size: str = typer.Option("full", "--size", help="'full' (the whole Muli bbox) or 'small' (for tests)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the synthetic world (deterministic)."),
+        build: bool = typer.Option(True, "--build/--no-build", help="Build the atlas after generating the inputs."),
+    ) -> None:
+        """Generate the SYNTHETIC 'virtual Muli' study area and build its atlas."""
+        from pfatlas.demo import run_demo
+
+        with stage_progress(state.get("quiet", False)) as progress:
+            report = run_demo(outdir, size=size, seed=seed, build=build, progress=progress, log=stderr.print)
+        stdout.print(f"synthetic inputs: {report.inputs}")
+        if build:
+            stdout.print(f"atlas (synthetic demo) written to {report.out}")

@@ -1,0 +1,256 @@
+"""Synthetic terrain of virtual Muli (SYNTHETIC: no real elevation data is used).
+
+The relief is defined in map metres of one fixed frame, the full Muli extent in UTM 47N
+(EPSG:32647), rotated so that ``u`` runs along the WNW-ESE strike of the Qilian ranges and ``v``
+across it. Every random number is drawn on lattices of that fixed frame, in a fixed order, before
+the field is evaluated at the requested cell centres, so a small grid is exactly a piece of the full
+one (for the same generator).
+
+Construction (all numbers [m]):
+
+* a main valley (the Datong-river headwater valley) whose axis meanders about ``v = 0``, with a flat
+  alluvial plain 1-3 km wide whose floor falls from ~3860 m (WNW) to ~3740 m (ESE);
+* valley sides rising as ``sin^2`` towards ranges every ~20-24 km across strike (crests 4200-4400 m),
+  with secondary parallel valleys between them;
+* tributary valleys across strike, incised up to ~170 m where they leave the ranges, with
+  alluvial-proluvial fans at their mouths;
+* fractal roughness: value-noise octaves from 15 km down to 60 m lattice spacing (so down to the 30 m
+  cell) with amplitude ~ wavelength^0.85 (a power-law spectrum, as measured on real DEMs), elongated
+  along strike at the large scales, damped on the plain;
+* a braided main channel ~2 m deep and 60 m wide on the plain;
+* a soft clamp to 3700-4400 m.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from odc.geo.geobox import GeoBox
+from pyproj import Transformer
+from scipy import ndimage
+
+__all__ = [
+    "FULL_BBOX",
+    "synthetic_dem",
+    "terrain_fields",
+    "cell_centres",
+    "slope_aspect",
+    "to_strike_frame",
+]
+
+FULL_BBOX = (98.85, 37.8233, 99.7539, 38.33)  # [deg] lon_min, lat_min, lon_max, lat_max
+STRIKE_DEG = -22.5  # direction of the ranges: WNW-ESE, 22.5 deg south of east (ESE)
+_U_HALF = 54_000.0  # [m] half extent of the lattice frame along strike
+_V_HALF = 48_000.0  # [m] half extent across strike
+_OCTAVES = (15360.0, 7680.0, 3840.0, 1920.0, 960.0, 480.0, 240.0, 120.0, 60.0)  # lattice spacing [m]
+_TRIB_SPACING = 2600.0  # [m] mean spacing of tributaries along each valley side
+_HURST = 0.7  # amplitude ~ spacing**_HURST
+_ROUGH_AMP_15KM = 80.0  # [m] std of the 15 km octave
+
+
+def _frame_origin() -> tuple[float, float]:
+    lon = 0.5 * (FULL_BBOX[0] + FULL_BBOX[2])
+    lat = 0.5 * (FULL_BBOX[1] + FULL_BBOX[3])
+    tr = Transformer.from_crs("EPSG:4326", "EPSG:32647", always_xy=True)
+    x0, y0 = tr.transform(lon, lat)
+    return float(x0), float(y0)
+
+
+_ORIGIN = _frame_origin()
+
+
+def to_strike_frame(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map coordinates [m, EPSG:32647] to the strike frame (u along WNW-ESE, v across) [m]."""
+    a = np.deg2rad(STRIKE_DEG)
+    dx = np.asarray(x, dtype=np.float64) - _ORIGIN[0]
+    dy = np.asarray(y, dtype=np.float64) - _ORIGIN[1]
+    u = dx * np.cos(a) + dy * np.sin(a)
+    v = -dx * np.sin(a) + dy * np.cos(a)
+    return u, v
+
+
+def cell_centres(gbox: GeoBox) -> tuple[np.ndarray, np.ndarray]:
+    """1-D x and y of the cell centres of a north-up ``gbox`` [m]."""
+    ny, nx = gbox.shape
+    a = gbox.affine
+    x = a.c + a.a * (np.arange(nx) + 0.5)
+    y = a.f + a.e * (np.arange(ny) + 0.5)
+    return x, y
+
+
+@dataclass(frozen=True)
+class _Lattice:
+    values: np.ndarray  # spline coefficients
+    su: float
+    sv: float
+
+
+def _draw_lattice(rng: np.random.Generator, su: float, sv: float) -> _Lattice:
+    nu = int(np.ceil(2 * _U_HALF / su)) + 4
+    nv = int(np.ceil(2 * _V_HALF / sv)) + 4
+    vals = rng.standard_normal((nv, nu))
+    return _Lattice(ndimage.spline_filter(vals, order=3), su, sv)
+
+
+def _eval(lat: _Lattice, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    cu = (u + _U_HALF) / lat.su + 1.5
+    cv = (v + _V_HALF) / lat.sv + 1.5
+    out = ndimage.map_coordinates(lat.values, [cv.ravel(), cu.ravel()], order=3, prefilter=False, mode="nearest")
+    return out.reshape(np.shape(u))
+
+
+def _draw_1d(rng: np.random.Generator, spacing: float) -> tuple[np.ndarray, float]:
+    n = int(np.ceil(2 * _U_HALF / spacing)) + 4
+    return ndimage.spline_filter1d(rng.standard_normal(n), order=3), spacing
+
+
+def _eval_1d(coef: tuple[np.ndarray, float], u: np.ndarray) -> np.ndarray:
+    vals, spacing = coef
+    c = (np.asarray(u) + _U_HALF) / spacing + 1.5
+    return ndimage.map_coordinates(vals, [c.ravel()], order=3, prefilter=False, mode="nearest").reshape(np.shape(u))
+
+
+def _soft_clamp(z: np.ndarray, lo: float, hi: float, knee: float) -> np.ndarray:
+    top = hi - knee
+    bot = lo + knee
+    out = np.where(z > top, top + knee * np.tanh((z - top) / knee), z)
+    return np.where(out < bot, bot - knee * np.tanh((bot - out) / knee), out)
+
+
+def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Synthetic elevation and the landform fields it was built from.
+
+    Parameters
+    ----------
+    x, y
+        1-D cell-centre coordinates [m, EPSG:32647] (x increasing, y decreasing for north-up).
+    rng
+        Random generator; the same state gives the same world whatever ``x`` and ``y`` are.
+
+    Returns
+    -------
+    dict
+        ``dem`` elevation [m] (float32), ``river_dist`` distance to the main channel axis [m],
+        ``plain`` bool mask of the main alluvial plain, ``valley_dist`` distance from the plain edge
+        [m], ``tributary`` tributary-axis proximity [0-1], ``fan`` fan thickness [m], ``u``, ``v``
+        strike-frame coordinates [m] (all 2-D, shape (len(y), len(x))).
+    """
+    # --- every random draw first, in a fixed order, on the fixed frame --------------------------
+    axis_coef = _draw_1d(rng, 9000.0)
+    width_coef = _draw_1d(rng, 7000.0)
+    meander_coef = _draw_1d(rng, 900.0)
+    period_coef = _draw_1d(rng, 20000.0)
+    lattices = []
+    for s in _OCTAVES:
+        su = s * (2.5 if s >= 1900 else 1.0)  # large features elongated along strike
+        lattices.append(_draw_lattice(rng, su, s))
+    n_per_side = int(2 * _U_HALF / _TRIB_SPACING) + 1
+    trib = {
+        "u": -_U_HALF + _TRIB_SPACING * np.arange(n_per_side)[None, :]
+        + rng.uniform(-0.3, 0.3, (2, n_per_side)) * _TRIB_SPACING,
+        "depth": rng.uniform(100.0, 220.0, (2, n_per_side)),
+        "len": rng.uniform(6000.0, 11000.0, (2, n_per_side)),
+        "skew": rng.uniform(-0.1, 0.1, (2, n_per_side)),
+        "fan_r": rng.uniform(600.0, 1300.0, (2, n_per_side)),
+        "fan_h": rng.uniform(8.0, 30.0, (2, n_per_side)),
+    }
+
+    # --- evaluation on the requested cells ------------------------------------------------------
+    xx, yy = np.meshgrid(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    u, v = to_strike_frame(xx, yy)
+    del xx, yy
+    v_axis = 1400.0 * _eval_1d(axis_coef, u)
+    half_w = np.clip(1000.0 + 350.0 * _eval_1d(width_coef, u), 500.0, 1500.0)
+    floor = 3800.0 - 60.0 * (u / 45_000.0)
+    d = np.abs(v - v_axis)
+    e = np.maximum(d - half_w, 0.0)
+    plain = d <= half_w
+    period = 22_000.0 + 3000.0 * _eval_1d(period_coef, u)
+    ranges = 370.0 * np.sin(np.pi * np.minimum(e / period, 1.5)) ** 2 + 110.0 * np.minimum(e / period, 1.0)
+    z = floor + ranges
+
+    # tributaries: V-shaped valleys across strike, deepest where they leave the ranges; only the
+    # nearest few tributaries (by base position) can reach a cell, so test those candidates only
+    side_i = (v < v_axis).astype(np.intp)  # 0 north side, 1 south side
+    k0 = np.floor((u + _U_HALF) / _TRIB_SPACING).astype(np.intp)
+    incision = np.zeros(z.shape, dtype=np.float64)
+    tprox = np.zeros(z.shape, dtype=np.float64)
+    fan = np.zeros(z.shape, dtype=np.float64)
+    for dk in (-2, -1, 0, 1, 2):
+        k = np.clip(k0 + dk, 0, n_per_side - 1)
+        tu, tdepth, tlen = trib["u"][side_i, k], trib["depth"][side_i, k], trib["len"][side_i, k]
+        frac = e / tlen
+        depth = tdepth * np.clip(frac * 6.0, 0, 1) * np.sqrt(np.clip(1.0 - frac, 0, 1))
+        half = 150.0 + 250.0 * np.clip(1.0 - frac, 0, 1)
+        prox = np.exp(-(((u - tu - trib["skew"][side_i, k] * e) / half) ** 2)) * (frac < 1.0)
+        np.maximum(incision, depth * prox, out=incision)
+        np.maximum(tprox, prox, out=tprox)
+        r = np.hypot(u - tu, d - half_w)
+        np.maximum(fan, trib["fan_h"][side_i, k] * np.clip(1.0 - r / trib["fan_r"][side_i, k], 0, 1), out=fan)
+        del k, tu, tdepth, tlen, frac, depth, half, prox, r
+    z -= incision
+    del incision, k0, side_i
+    z += fan
+
+    # fractal roughness, damped on the plain (hummocks of a metre or two only)
+    weight = 0.03 + 0.97 * np.clip(e / 1500.0, 0, 1)
+    weight = weight * (1.0 + 0.6 * np.clip((z - 4000.0) / 300.0, 0, 1))  # rugged crests
+    rough = np.zeros_like(z)
+    for lat, s in zip(lattices, _OCTAVES, strict=True):
+        amp = _ROUGH_AMP_15KM * (s / _OCTAVES[0]) ** _HURST
+        n = _eval(lat, u, v)
+        if 400.0 < s < 4000.0:
+            # creased ("billow") octaves: V-shaped gullies and rounded spurs, as fluvial dissection
+            n = 1.6 * (0.8 - np.abs(n))
+        rough += amp * n
+    z += weight * rough
+    del rough, weight
+
+    # main channel, braided across the plain
+    v_river = v_axis + 0.55 * half_w * np.tanh(1.3 * _eval_1d(meander_coef, u))
+    river_dist = np.abs(v - v_river)
+    z -= 2.0 * np.exp(-((river_dist / 45.0) ** 2))
+    z = np.maximum(z, floor - 3.0)
+    z = _soft_clamp(z, 3700.0, 4400.0, 60.0)
+    return {
+        "dem": z.astype(np.float32),
+        "river_dist": river_dist.astype(np.float32),
+        "plain": plain,
+        "valley_dist": e.astype(np.float32),
+        "tributary": tprox.astype(np.float32),
+        "fan": fan.astype(np.float32),
+        "u": u.astype(np.float32),
+        "v": v.astype(np.float32),
+    }
+
+
+def synthetic_dem(gbox: GeoBox, rng: np.random.Generator) -> np.ndarray:
+    """Synthetic elevation of virtual Muli on ``gbox`` [m], float32.
+
+    Parameters
+    ----------
+    gbox
+        Grid in EPSG:32647 (any extent; the full Muli extent or a piece of it).
+    rng
+        Random generator; the field depends only on its state, not on ``gbox``.
+    """
+    x, y = cell_centres(gbox)
+    return terrain_fields(x, y, rng)["dem"]
+
+
+def slope_aspect(dem: np.ndarray, cellsize: float) -> tuple[np.ndarray, np.ndarray]:
+    """Horn (1981) slope [deg] and aspect [deg clockwise from north] of a north-up grid.
+
+    Edges use replicated neighbours. Flat cells get aspect 0.
+    """
+    z = np.pad(np.asarray(dem, dtype=np.float64), 1, mode="edge")
+    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
+    d_, f = z[1:-1, :-2], z[1:-1, 2:]
+    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
+    dzdx = ((c + 2 * f + i) - (a + 2 * d_ + g)) / (8.0 * cellsize)  # east positive
+    dzdy = ((a + 2 * b + c) - (g + 2 * h + i)) / (8.0 * cellsize)  # north positive
+    slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    # aspect: direction the slope faces (downhill), clockwise from north
+    aspect = np.degrees(np.arctan2(-dzdx, -dzdy)) % 360.0
+    return slope.astype(np.float32), aspect.astype(np.float32)
