@@ -98,19 +98,29 @@ def _warp_block(
     src_nodata: float | None,
 ) -> np.ndarray:
     """Warp one destination window of one band (runs inside a dask task)."""
-    out = np.full(shape, fill, dtype=dtype)
+    # GDAL warps band to band: the destination is an in-memory GeoTIFF created with its
+    # georeferencing (WarpedVRT windows are shifted by a fraction of a cell for some window sizes,
+    # and reproject() into a bare numpy array toggles warning filters, which is not thread-safe).
     with rasterio.Env(GDAL_NUM_THREADS=1), rasterio.open(path) as src:
         nodata = src.nodata if src_nodata is None else src_nodata
-        reproject(
-            source=rasterio.band(src, band),
-            destination=out,
-            src_nodata=nodata,
-            dst_transform=rasterio.Affine(*dst_transform[:6]),
-            dst_crs=dst_crs_wkt,
-            dst_nodata=fill,
-            resampling=Resampling[resampling],
-        )
-    return out
+        with rasterio.MemoryFile() as mem, mem.open(
+            driver="GTiff",
+            width=shape[1],
+            height=shape[0],
+            count=1,
+            dtype=dtype,
+            crs=dst_crs_wkt,
+            transform=rasterio.Affine(*dst_transform[:6]),
+            nodata=fill,
+        ) as dst:
+            reproject(
+                source=rasterio.band(src, band),
+                destination=rasterio.band(dst, 1),
+                src_nodata=nodata,
+                dst_nodata=fill,
+                resampling=Resampling[resampling],
+            )
+            return dst.read(1)
 
 
 def read_to_grid(
