@@ -25,7 +25,8 @@ class InputError(PfatlasError, ValueError):
     path
         The file (or folder) the problem is in.
     row
-        1-based data row (header not counted) for tables, or a feature index for vectors.
+        The row as a spreadsheet shows it for CSV tables (the header is row 1, the first data row
+        is row 2), or the 1-based position of the feature in a vector file.
     field
         The column, attribute, band or config key.
     """

@@ -89,13 +89,19 @@ def validate_config(config: str | Path | Config) -> ValidationReport:
         def boreholes() -> str:
             from pfatlas.io.tables import read_borehole_logs, read_boreholes
 
+            from pfatlas.build.stages import check_disjoint_ids
+
             ids = set()
             n = []
+            frames = []
             for p in (cfg.inputs.boreholes, cfg.inputs.validation_boreholes):
                 if p is not None:
                     df = read_boreholes(p, gbox)
+                    frames.append(df)
                     ids |= set(df["id"])
                     n.append(f"{len(df)} in {Path(p).name}")
+            if len(frames) == 2:
+                check_disjoint_ids(frames[0], frames[1], cfg.inputs.validation_boreholes)
             if cfg.inputs.borehole_logs is not None:
                 logs = read_borehole_logs(cfg.inputs.borehole_logs, known_ids=ids)
                 n.append(f"{len(logs)} log layers")

@@ -10,7 +10,7 @@ from rich.logging import RichHandler
 
 __all__ = ["stderr", "stdout", "setup_logging", "stage_progress"]
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 stdout = Console(highlight=False, soft_wrap=True)
 
 _LEVELS = {-1: logging.WARNING, 0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}

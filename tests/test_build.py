@@ -1,0 +1,117 @@
+"""pfatlas build: stages run in order, reuse current outputs, rerun what changed, record provenance."""
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from pfatlas.build import run_build
+from pfatlas.errors import CoverageError, InputError
+
+BBOX = (99.0, 38.0, 99.06, 38.04)
+
+
+def _dem(path, *, west=98.99, north=38.05, bump=0.0):
+    """A geographic DEM (1 arc-second, like SRTM) of a tilted plane with a bump, covering BBOX."""
+    n = 3600
+    h, w = int(0.07 * n), int(0.09 * n)
+    rows, cols = np.mgrid[0:h, 0:w]
+    z = 3800 + 0.5 * rows + 0.2 * cols + bump * np.exp(-((rows - h / 2) ** 2 + (cols - w / 2) ** 2) / 400)
+    with rasterio.open(
+        path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32", crs="EPSG:4326",
+        transform=from_origin(west, north, 1 / n, 1 / n), nodata=-9999,
+    ) as dst:  # fmt: skip
+        dst.write(z.astype("float32"), 1)
+    return path
+
+
+def _config(tmp_path, extra=""):
+    p = tmp_path / "config.toml"
+    p.write_text(
+        f"""
+[area]
+name = "test"
+bbox = {list(BBOX)}
+[inputs]
+dem = "dem.tif"
+{extra}
+[[epochs]]
+label = "2000"
+start = 2000-06-01
+end = 2000-09-30
+year = 2000
+[compute]
+chunk = 96
+"""
+    )
+    return p
+
+
+def test_build_reuses_and_reruns_what_changed(tmp_path):
+    _dem(tmp_path / "dem.tif")
+    cfg = _config(tmp_path)
+    out = tmp_path / "out"
+    first = run_build(cfg, out)
+    assert first.ran() == ["dem", "terrain"]
+    for name in ("dem", "slope", "aspect"):
+        with rasterio.open(out / "grid" / f"{name}.tif") as src:
+            assert src.crs.to_epsg() == 32647 and src.res == (30.0, 30.0)
+    with rasterio.open(out / "grid" / "slope.tif") as src:
+        slope = src.read(1)
+    # the plane rises 0.5 m per arc-second southwards and 0.2 m eastwards: ~1 degree
+    assert 0.5 < np.nanmedian(slope) < 1.5
+    stamp = (out / "grid" / "slope.tif").stat().st_mtime_ns
+
+    second = run_build(cfg, out)
+    assert second.reused() == ["dem", "terrain"] and second.ran() == []
+    assert (out / "grid" / "slope.tif").stat().st_mtime_ns == stamp
+
+    _dem(tmp_path / "dem.tif", bump=50.0)  # the DEM changes: dem and terrain rerun
+    assert run_build(cfg, out).ran() == ["dem", "terrain"]
+
+    (out / "grid" / "aspect.tif").unlink()  # an output is lost: its stage reruns, not the others
+    third = run_build(cfg, out)
+    assert third.ran() == ["terrain"] and third.reused() == ["dem"]
+
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["status"] == "complete"
+    assert {"pfatlas", "GDAL", "PROJ", "numpy", "dask"} <= set(prov["software"])
+    assert str((tmp_path / "dem.tif").resolve()) in prov["inputs"]
+    assert [s["name"] for s in prov["stages"]] == ["dem", "terrain"]
+    assert (out / "config.toml").read_text().startswith("# pfatlas resolved configuration")
+
+
+def test_dem_not_covering_fails_cleanly(tmp_path):
+    _dem(tmp_path / "dem.tif", west=99.03)  # starts east of the bbox's west edge
+    out = tmp_path / "out"
+    with pytest.raises(CoverageError, match=r"dem.tif: does not cover the study area"):
+        run_build(_config(tmp_path), out)
+    assert not (out / "grid" / "dem.tif").exists()
+    assert json.loads((out / "provenance.json").read_text())["status"] == "failed"
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_duplicate_ids_across_training_and_validation(tmp_path):
+    _dem(tmp_path / "dem.tif")
+    rows = "id,lon,lat,magt_c,year,setting\nB1,99.02,38.02,-1.0,2005,natural\n"
+    (tmp_path / "b.csv").write_text(rows)
+    (tmp_path / "v.csv").write_text(rows)
+    cfg = _config(tmp_path, 'boreholes = "b.csv"\nvalidation_boreholes = "v.csv"')
+    with pytest.raises(InputError, match=r"v.csv, field 'id': borehole id\(s\) B1 also appear"):
+        run_build(cfg, tmp_path / "out")
+
+
+def test_boreholes_get_elevation_from_the_dem(tmp_path):
+    _dem(tmp_path / "dem.tif")
+    (tmp_path / "b.csv").write_text("id,lon,lat,elevation_m,magt_c,year,setting\nB1,99.02,38.02,,-1.0,2005,natural\n"
+                                    "B2,99.03,38.03,3900,-1.2,2005,natural\n")  # fmt: skip
+    run_build(_config(tmp_path, 'boreholes = "b.csv"'), tmp_path / "out")
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "out" / "tables" / "boreholes.csv")
+    assert list(df["elevation_source"]) == ["dem", "table"]
+    # B1 lies 0.03 deg = 108 arc-seconds south and 108 east of the DEM's corner: 3800 + 54 + 21.6 m
+    assert abs(df["elevation_m"][0] - (3800 + 0.5 * 108 + 0.2 * 108)) < 1.0
+    assert df["elevation_m"][1] == 3900
