@@ -1,0 +1,146 @@
+"""``pfatlas build``: run the stages in order, reusing what is current, recording provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+
+from pfatlas import __version__
+from pfatlas.build.cache import HashCache, StageState, stage_key
+from pfatlas.build.context import BuildContext, make_context
+from pfatlas.build.provenance import write_provenance
+from pfatlas.build.stages import Stage, stages_for
+from pfatlas.config import Config, load_config, resolved_toml
+
+__all__ = ["BuildReport", "run_build"]
+
+log = logging.getLogger("pfatlas.build")
+
+
+@dataclass
+class BuildReport:
+    """What a build did: the output folder and, per stage, ran/reused and seconds."""
+
+    out: Path
+    stages: list[dict] = field(default_factory=list)
+
+    def ran(self) -> list[str]:
+        return [s["name"] for s in self.stages if s["status"] == "ran"]
+
+    def reused(self) -> list[str]:
+        return [s["name"] for s in self.stages if s["status"] == "reused"]
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_build(
+    config: str | Path | Config,
+    out: str | Path | None = None,
+    *,
+    force: bool = False,
+    progress=None,
+) -> BuildReport:
+    """Run every stage the config allows into ``out``.
+
+    Parameters
+    ----------
+    config
+        Path of the TOML config (or a loaded :class:`Config`).
+    out
+        Output folder; default ``out`` beside the config file.
+    force
+        Rerun every stage even when its recorded outputs are current.
+    progress
+        Optional callable ``progress(event, stage_name, seconds)`` with event ``start``, ``ran`` or
+        ``reused`` (the CLI draws its progress display from it).
+
+    Returns
+    -------
+    BuildReport
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    if out is None:
+        out = (cfg.source_path.parent if cfg.source_path else Path.cwd()) / "out"
+    ctx = make_context(cfg, Path(out))
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC)
+    config_text = resolved_toml(cfg)
+    _write_text_atomic(ctx.path("config.toml"), config_text)
+    hashes = HashCache(ctx.path(".pfatlas", "hashes.json"))
+    report = BuildReport(out=ctx.out)
+    keys: dict[str, str] = {}
+    all_inputs: dict[str, str] = {}
+    workers = cfg.compute.workers or os.cpu_count() or 1
+    try:
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            for stage in stages_for(ctx):
+                _run_stage(ctx, stage, hashes, keys, all_inputs, report, force, progress)
+    except BaseException as exc:
+        hashes.save()
+        write_provenance(
+            ctx.path("provenance.json"),
+            config_text=config_text,
+            input_hashes=all_inputs,
+            stages=report.stages,
+            started=started,
+            status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+            error=str(exc),
+        )
+        raise
+    hashes.save()
+    write_provenance(
+        ctx.path("provenance.json"),
+        config_text=config_text,
+        input_hashes=all_inputs,
+        stages=report.stages,
+        started=started,
+        status="complete",
+    )
+    return report
+
+
+def _run_stage(
+    ctx: BuildContext,
+    stage: Stage,
+    hashes: HashCache,
+    keys: dict[str, str],
+    all_inputs: dict[str, str],
+    report: BuildReport,
+    force: bool,
+    progress,
+) -> None:
+    inputs = hashes.files(stage.inputs(ctx))
+    all_inputs.update(inputs)
+    upstream = {d: keys[d] for d in stage.depends}
+    key = stage_key(stage.name, __version__, stage.params(ctx), inputs, upstream)
+    keys[stage.name] = key
+    state = StageState(ctx.out, stage.name)
+    if not force and state.is_current(key):
+        report.stages.append({"name": stage.name, "status": "reused", "seconds": 0.0, "outputs": state.outputs()})
+        if progress:
+            progress("reused", stage.name, 0.0)
+        log.info("%s: reused (inputs and parameters unchanged)", stage.name)
+        return
+    if progress:
+        progress("start", stage.name, 0.0)
+    state.forget()
+    t0 = time.perf_counter()
+    outputs = stage.run(ctx)
+    seconds = time.perf_counter() - t0
+    state.record(key, outputs, seconds)
+    rels = [str(Path(p).resolve().relative_to(ctx.out)) for p in outputs]
+    report.stages.append({"name": stage.name, "status": "ran", "seconds": round(seconds, 3), "outputs": rels})
+    if progress:
+        progress("ran", stage.name, seconds)
+    log.info("%s: %.1f s, %d output(s)", stage.name, seconds, len(outputs))
