@@ -65,7 +65,11 @@ def test_resolved_toml_round_trips(tmp_path):
     ("change", "key", "message"),
     [
         (("resolution = 30.0", "resolution = -30.0"), "area.resolution", "greater than 0"),
-        (("bbox = [98.85, 37.8233, 99.7539, 38.33]", "bbox = [99.7, 37.8, 98.8, 38.3]"), "area.bbox", "min < max"),
+        (
+            ("bbox = [98.85, 37.8233, 99.7539, 38.33]", "bbox = [99.7, 37.8, 98.8, 38.3]"),
+            "area.bbox",
+            "min < max",
+        ),
         (('dem = "dem.tif"', 'dem = "dem.tif"\ndme = "x"'), "inputs.dme", "unknown key"),
         (("end = 2000-09-30", "end = 1999-09-30"), "epochs[0]", "before start"),
         (("year = 2000", 'year = "two thousand"'), "epochs[0].year", "integer"),

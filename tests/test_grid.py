@@ -34,7 +34,13 @@ def test_muli_grid_is_utm47_30m_snapped_and_covers_bbox():
 
 @pytest.mark.parametrize(
     ("lon", "lat", "epsg"),
-    [(99.3, 38.0, 32647), (-0.1, 51.5, 32630), (10.7, 46.8, 32632), (151.2, -33.9, 32756), (179.99, 10, 32660)],
+    [
+        (99.3, 38.0, 32647),
+        (-0.1, 51.5, 32630),
+        (10.7, 46.8, 32632),
+        (151.2, -33.9, 32756),
+        (179.99, 10, 32660),
+    ],
 )
 def test_utm_zone(lon, lat, epsg):
     assert utm_crs_for(lon, lat).to_epsg() == epsg

@@ -29,7 +29,15 @@ def _coord_raster(path, gbox, dx=0.0, dy=0.0, factor=1):
     x = transform.c + cols * res
     data = np.broadcast_to(x, (ny, nx)).astype("float64")
     with rasterio.open(
-        path, "w", driver="GTiff", width=nx, height=ny, count=1, dtype="float64", crs=gbox.crs.to_wkt(), transform=transform
+        path,
+        "w",
+        driver="GTiff",
+        width=nx,
+        height=ny,
+        count=1,
+        dtype="float64",
+        crs=gbox.crs.to_wkt(),
+        transform=transform,
     ) as dst:
         dst.write(data, 1)
     return path
@@ -101,7 +109,9 @@ def test_cog_continuous_and_class(tmp_path):
     z = wrap_on_grid(dsa.random.default_rng(0).random(tuple(GRID.shape), chunks=50).astype("f4"), GRID, "z",
                      units="m", long_name="z")  # fmt: skip
     z = z.where(z > 0.1)
-    p = write_cog(z, tmp_path / "z.tif", gbox=GRID, units="m", description="test layer", tags={"source": "synthetic"})
+    p = write_cog(
+        z, tmp_path / "z.tif", gbox=GRID, units="m", description="test layer", tags={"source": "synthetic"}
+    )
     with rasterio.open(p) as src:
         assert src.dtypes[0] == "float32" and np.isnan(src.nodata)
         assert src.tags()["units"] == "m" and src.tags()["source"] == "synthetic"
@@ -137,7 +147,11 @@ def test_failed_check_leaves_nothing(tmp_path):
         raise InputError("no good")
 
     with pytest.raises(InputError, match="no good"):
-        write_cogs([Layer(z, tmp_path / "a.tif", "m", "a"), Layer(z, tmp_path / "b.tif", "m", "b")], gbox=GRID, check=check)
+        write_cogs(
+            [Layer(z, tmp_path / "a.tif", "m", "a"), Layer(z, tmp_path / "b.tif", "m", "b")],
+            gbox=GRID,
+            check=check,
+        )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -102,8 +102,12 @@ def check_on_grid(da: xr.DataArray, gbox: GeoBox, what: str = "array") -> None:
     other = getattr(getattr(da, "odc", None), "geobox", None)
     if other is None:
         raise GridMismatchError(f"{what} carries no grid (no spatial_ref / x,y coordinates)")
-    if tuple(other.shape) != tuple(gbox.shape) or other.crs != gbox.crs or not np.allclose(
-        tuple(other.affine)[:6], tuple(gbox.affine)[:6], rtol=0, atol=1e-6 * abs(gbox.resolution.x)
+    if (
+        tuple(other.shape) != tuple(gbox.shape)
+        or other.crs != gbox.crs
+        or not np.allclose(
+            tuple(other.affine)[:6], tuple(gbox.affine)[:6], rtol=0, atol=1e-6 * abs(gbox.resolution.x)
+        )
     ):
         raise GridMismatchError(f"{what} is not on the target grid: {other} vs {gbox}")
 

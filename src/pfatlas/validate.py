@@ -38,7 +38,9 @@ def validate_config(config: str | Path | Config) -> ValidationReport:
     report = ValidationReport(config=cfg.source_path or Path("."))
     ctx = make_context(cfg, Path("."))
     gbox = ctx.gbox
-    report.checked.append(("grid", f"{gbox.shape[1]} x {gbox.shape[0]} cells of {cfg.area.resolution:g} m, {gbox.crs}"))
+    report.checked.append(
+        ("grid", f"{gbox.shape[1]} x {gbox.shape[0]} cells of {cfg.area.resolution:g} m, {gbox.crs}")
+    )
 
     def check(name: str, fn: Callable[[], str]) -> None:
         with warnings.catch_warnings(record=True) as caught:
@@ -87,9 +89,8 @@ def validate_config(config: str | Path | Config) -> ValidationReport:
     if cfg.inputs.boreholes is not None:
 
         def boreholes() -> str:
-            from pfatlas.io.tables import read_borehole_logs, read_boreholes
-
             from pfatlas.build.stages import check_disjoint_ids
+            from pfatlas.io.tables import read_borehole_logs, read_boreholes
 
             ids = set()
             n = []
@@ -115,9 +116,14 @@ def validate_config(config: str | Path | Config) -> ValidationReport:
             from pfatlas.io.vectors import read_samples
 
             df = read_samples(
-                cfg.inputs.samples, gbox, {c.code: c.name for c in cfg.landcover.classes}, [e.label for e in cfg.epochs]
+                cfg.inputs.samples,
+                gbox,
+                {c.code: c.name for c in cfg.landcover.classes},
+                [e.label for e in cfg.epochs],
             )
-            return f"{len(df)} points, " + ", ".join(f"{k}: {v}" for k, v in df["epoch"].value_counts().sort_index().items())
+            return f"{len(df)} points, " + ", ".join(
+                f"{k}: {v}" for k, v in df["epoch"].value_counts().sort_index().items()
+            )
 
         check("samples", samples)
 

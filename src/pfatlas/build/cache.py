@@ -66,7 +66,9 @@ class HashCache:
         _atomic_write_text(self.path, json.dumps(self._memo, indent=0, sort_keys=True))
 
 
-def stage_key(name: str, version: str, params: dict, input_hashes: dict[str, str], upstream: dict[str, str]) -> str:
+def stage_key(
+    name: str, version: str, params: dict, input_hashes: dict[str, str], upstream: dict[str, str]
+) -> str:
     """The hash that decides whether a stage's recorded outputs can be reused."""
     payload = json.dumps(
         {"stage": name, "version": version, "params": params, "inputs": input_hashes, "upstream": upstream},

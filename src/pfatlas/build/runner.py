@@ -127,7 +127,9 @@ def _run_stage(
     keys[stage.name] = key
     state = StageState(ctx.out, stage.name)
     if not force and state.is_current(key):
-        report.stages.append({"name": stage.name, "status": "reused", "seconds": 0.0, "outputs": state.outputs()})
+        report.stages.append(
+            {"name": stage.name, "status": "reused", "seconds": 0.0, "outputs": state.outputs()}
+        )
         if progress:
             progress("reused", stage.name, 0.0)
         log.info("%s: reused (inputs and parameters unchanged)", stage.name)

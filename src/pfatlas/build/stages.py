@@ -38,7 +38,9 @@ class Stage:
 
 
 def _run_dem(ctx: BuildContext) -> list[Path]:
-    dem = read_to_grid(ctx.cfg.inputs.dem, ctx.gbox, resampling="bilinear", chunks=ctx.chunk, require_cover=True)
+    dem = read_to_grid(
+        ctx.cfg.inputs.dem, ctx.gbox, resampling="bilinear", chunks=ctx.chunk, require_cover=True
+    )
     path = write_cog(
         dem,
         ctx.path("grid", "dem.tif"),
@@ -60,7 +62,13 @@ def _run_terrain(ctx: BuildContext) -> list[Path]:
     dem = _open_grid_layer(ctx, "dem", resampling="nearest")
     return write_cogs(
         [
-            Layer(slope(dem), ctx.path("grid", "slope.tif"), "degree", "slope, Horn (1981) in metres", tags=ctx.tags),
+            Layer(
+                slope(dem),
+                ctx.path("grid", "slope.tif"),
+                "degree",
+                "slope, Horn (1981) in metres",
+                tags=ctx.tags,
+            ),
             Layer(
                 aspect(dem),
                 ctx.path("grid", "aspect.tif"),
@@ -86,7 +94,9 @@ def _run_geomorphology(ctx: BuildContext) -> list[Path]:
     codes, names = rasterize_units(gdf, ctx.gbox)
     palette = _palette(len(names))
     classes = [ClassInfo(i, n, palette[i]) for i, n in enumerate(names)]
-    da = wrap_on_grid(np.asarray(codes, dtype="uint8"), ctx.gbox, "geomorphology", units="class", long_name="unit")
+    da = wrap_on_grid(
+        np.asarray(codes, dtype="uint8"), ctx.gbox, "geomorphology", units="class", long_name="unit"
+    )
     return [
         write_cog(
             da,
@@ -101,7 +111,14 @@ def _run_geomorphology(ctx: BuildContext) -> list[Path]:
 
 
 def _palette(n: int) -> list[tuple[int, int, int]]:
-    base = [(141, 211, 199), (255, 255, 179), (190, 186, 218), (251, 128, 114), (128, 177, 211), (253, 180, 98)]
+    base = [
+        (141, 211, 199),
+        (255, 255, 179),
+        (190, 186, 218),
+        (251, 128, 114),
+        (128, 177, 211),
+        (253, 180, 98),
+    ]
     base += [(179, 222, 105), (252, 205, 229), (217, 217, 217), (188, 128, 189)]
     return [base[i % len(base)] for i in range(n)]
 
@@ -157,7 +174,13 @@ def _run_samples(ctx: BuildContext) -> list[Path]:
 
     classes = {c.code: c.name for c in ctx.cfg.landcover.classes}
     df = read_samples(ctx.cfg.inputs.samples, ctx.gbox, classes, [e.label for e in ctx.cfg.epochs])
-    return [_write_csv(pd.DataFrame(df).drop(columns="geometry", errors="ignore"), ctx.path("tables", "samples.csv"), ctx.cfg.area.synthetic)]
+    return [
+        _write_csv(
+            pd.DataFrame(df).drop(columns="geometry", errors="ignore"),
+            ctx.path("tables", "samples.csv"),
+            ctx.cfg.area.synthetic,
+        )
+    ]
 
 
 def _run_mining(ctx: BuildContext) -> list[Path]:
@@ -243,7 +266,9 @@ def stages_for(ctx: BuildContext) -> list[Stage]:
     cfg = ctx.cfg
     area = lambda c: c.cfg.model_dump(mode="json", include={"area"})  # noqa: E731
     stages = [
-        Stage("dem", _run_dem, inputs=lambda c: [c.cfg.inputs.dem], params=area, description="DEM onto the grid"),
+        Stage(
+            "dem", _run_dem, inputs=lambda c: [c.cfg.inputs.dem], params=area, description="DEM onto the grid"
+        ),
         Stage("terrain", _run_terrain, depends=("dem",), description="slope and aspect (Horn)"),
     ]
     if cfg.inputs.geomorphology is not None:
@@ -263,7 +288,11 @@ def stages_for(ctx: BuildContext) -> list[Stage]:
                 _run_boreholes,
                 inputs=lambda c: [
                     p
-                    for p in (c.cfg.inputs.boreholes, c.cfg.inputs.validation_boreholes, c.cfg.inputs.borehole_logs)
+                    for p in (
+                        c.cfg.inputs.boreholes,
+                        c.cfg.inputs.validation_boreholes,
+                        c.cfg.inputs.borehole_logs,
+                    )
                     if p is not None
                 ],
                 params=area,
@@ -283,7 +312,13 @@ def stages_for(ctx: BuildContext) -> list[Stage]:
         )
     if cfg.inputs.mining is not None:
         stages.append(
-            Stage("mining", _run_mining, inputs=lambda c: [c.cfg.inputs.mining], params=area, description="mining features checked")
+            Stage(
+                "mining",
+                _run_mining,
+                inputs=lambda c: [c.cfg.inputs.mining],
+                params=area,
+                description="mining features checked",
+            )
         )
     if cfg.inputs.landsat:
         for e in cfg.epochs:

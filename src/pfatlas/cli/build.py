@@ -13,8 +13,12 @@ def register(app: typer.Typer, state: dict) -> None:
     @app.command("build")
     def build_cmd(
         config: Path = typer.Argument(..., help="The TOML configuration file."),
-        out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: 'out' beside the config)."),
-        force: bool = typer.Option(False, "--force", help="Rerun every stage, even those whose outputs are current."),
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="Output folder (default: 'out' beside the config)."
+        ),
+        force: bool = typer.Option(
+            False, "--force", help="Rerun every stage, even those whose outputs are current."
+        ),
     ) -> None:
         """Build the atlas: run every stage the config allows, reusing current outputs."""
         from pfatlas.build import run_build

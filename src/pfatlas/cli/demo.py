@@ -13,9 +13,13 @@ def register(app: typer.Typer, state: dict) -> None:
     @app.command("demo")
     def demo_cmd(
         outdir: Path = typer.Argument(Path("out/demo"), help="Output folder (inputs/ and the atlas)."),
-        size: str = typer.Option("full", "--size", help="'full' (the whole Muli bbox) or 'small' (for tests)."),
+        size: str = typer.Option(
+            "full", "--size", help="'full' (the whole Muli bbox) or 'small' (for tests)."
+        ),
         seed: int = typer.Option(0, "--seed", help="Seed of the synthetic world (deterministic)."),
-        build: bool = typer.Option(True, "--build/--no-build", help="Build the atlas after generating the inputs."),
+        build: bool = typer.Option(
+            True, "--build/--no-build", help="Build the atlas after generating the inputs."
+        ),
     ) -> None:
         """Generate the SYNTHETIC 'virtual Muli' study area and build its atlas."""
         from pfatlas.demo import run_demo

@@ -42,7 +42,9 @@ def _global(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv for debug)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr; no progress."),
     debug: bool = typer.Option(False, "--debug", help="Show the traceback of unexpected errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """pfatlas: a 30 m atlas of permafrost and its change in alpine mining areas."""
     setup_logging(-1 if quiet else verbose)

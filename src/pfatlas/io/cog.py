@@ -71,7 +71,9 @@ class _WindowWriter:
 
     def __setitem__(self, key, value):
         rows, cols = key
-        window = rasterio.windows.Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        window = rasterio.windows.Window(
+            cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start
+        )
         with self.lock:
             self.dst.write(value, 1, window=window)
 
@@ -108,7 +110,12 @@ def _dask_data(layer: Layer, blocksize: int) -> dsa.Array:
 
 
 def _finish_tags(dst, layer: Layer) -> None:
-    tags = {"units": layer.units, "long_name": layer.description, "description": layer.description, **layer.tags}
+    tags = {
+        "units": layer.units,
+        "long_name": layer.description,
+        "description": layer.description,
+        **layer.tags,
+    }
     dst.update_tags(**tags)
     dst.update_tags(1, units=layer.units, long_name=layer.description)
     dst.set_band_description(1, layer.description)
@@ -157,7 +164,9 @@ def write_cogs(
     handles = []
     try:
         for layer in layers:
-            handles.append(rasterio.open(tmps[layer.path], "w", **_profile(gbox, layer.classes is not None, blocksize)))
+            handles.append(
+                rasterio.open(tmps[layer.path], "w", **_profile(gbox, layer.classes is not None, blocksize))
+            )
         dsa.store(
             [_dask_data(layer, blocksize) for layer in layers],
             [_WindowWriter(h) for h in handles],

@@ -103,16 +103,19 @@ def _warp_block(
     # and reproject() into a bare numpy array toggles warning filters, which is not thread-safe).
     with rasterio.Env(GDAL_NUM_THREADS=1), rasterio.open(path) as src:
         nodata = src.nodata if src_nodata is None else src_nodata
-        with rasterio.MemoryFile() as mem, mem.open(
-            driver="GTiff",
-            width=shape[1],
-            height=shape[0],
-            count=1,
-            dtype=dtype,
-            crs=dst_crs_wkt,
-            transform=rasterio.Affine(*dst_transform[:6]),
-            nodata=fill,
-        ) as dst:
+        with (
+            rasterio.MemoryFile() as mem,
+            mem.open(
+                driver="GTiff",
+                width=shape[1],
+                height=shape[0],
+                count=1,
+                dtype=dtype,
+                crs=dst_crs_wkt,
+                transform=rasterio.Affine(*dst_transform[:6]),
+                nodata=fill,
+            ) as dst,
+        ):
             reproject(
                 source=rasterio.band(src, band),
                 destination=rasterio.band(dst, 1),
@@ -166,7 +169,9 @@ def read_to_grid(
     """
     info = info or raster_info(path)
     if band < 1 or band > info.count:
-        raise InputError(f"band {band} does not exist (the file has {info.count})", path=path, field=f"band {band}")
+        raise InputError(
+            f"band {band} does not exist (the file has {info.count})", path=path, field=f"band {band}"
+        )
     if resampling == "bilinear" and np.issubdtype(np.dtype(dtype), np.integer):
         raise ValueError("bilinear resampling into an integer dtype: use nearest/mode for classes")
     if require_cover and not covers(info, gbox):
@@ -185,7 +190,9 @@ def read_to_grid(
     def block(block_info=None):
         (r0, r1), (c0, c1) = block_info[None]["array-location"]
         t = a @ rasterio.Affine.translation(c0, r0)
-        return _warp_block(str(path), band, crs_wkt, tuple(t)[:6], (r1 - r0, c1 - c0), resampling, dtype, fill, src_nodata)
+        return _warp_block(
+            str(path), band, crs_wkt, tuple(t)[:6], (r1 - r0, c1 - c0), resampling, dtype, fill, src_nodata
+        )
 
     data = dsa.map_blocks(
         block,
