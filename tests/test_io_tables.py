@@ -18,7 +18,9 @@ from pfatlas.io.tables import read_borehole_logs, read_boreholes
 
 # odc-geo 0.5 builds GeoBox affines with `Affine * Affine`, which affine 3.0 flags as pending
 # deprecation; the warning is raised inside odc.geo (grid_from_bbox), not in pfatlas.io.tables.
-pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul instead of `\\*` mul:PendingDeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Use `@` matmul instead of `\\*` mul:PendingDeprecationWarning"
+)
 
 BBOX = (99.0, 38.0, 99.1, 38.05)
 HEADER = "id,lon,lat,elevation_m,magt_c,alt_m,year,setting"
@@ -81,7 +83,9 @@ def test_boreholes_cell_centres_from_grid_land_in_their_cell(tmp_path, gbox):
     """Truth from pfatlas.grid.lonlat_arrays: the lon/lat of the centre of cell (r, c) maps to (r, c)."""
     lon, lat = lonlat_arrays(gbox)
     cells = [(0, 0), (5, 17), (100, 250), (gbox.shape[0] - 1, gbox.shape[1] - 1)]
-    rows = [f"C{k},{float(lon[r, c])!r},{float(lat[r, c])!r},,-1,,2010,natural" for k, (r, c) in enumerate(cells)]
+    rows = [
+        f"C{k},{float(lon[r, c])!r},{float(lat[r, c])!r},,-1,,2010,natural" for k, (r, c) in enumerate(cells)
+    ]
     df = read_boreholes(boreholes(tmp_path, *rows), gbox)
     assert list(zip(df["row"], df["col"], strict=True)) == cells
 
@@ -103,12 +107,32 @@ def test_boreholes_both_pairs_must_agree(tmp_path, gbox):
     tr = Transformer.from_crs("EPSG:4326", "EPSG:32647", always_xy=True)
     x, y = tr.transform(99.05, 38.02)
     header = "id,lon,lat,x,y,magt_c,year,setting"
-    df = read_boreholes(boreholes(tmp_path, f"A,99.05,38.02,{x + 5},{y},-1,2015,natural", header=header), gbox)
+    df = read_boreholes(
+        boreholes(tmp_path, f"A,99.05,38.02,{x + 5},{y},-1,2015,natural", header=header), gbox
+    )
     assert len(df) == 1
-    p = boreholes(tmp_path, f"A,99.05,38.02,{x + 5},{y},-1,2015,natural", f"B,99.05,38.02,{x},{y + 500},-1,2015,natural", header=header)
+    p = boreholes(
+        tmp_path,
+        f"A,99.05,38.02,{x + 5},{y},-1,2015,natural",
+        f"B,99.05,38.02,{x},{y + 500},-1,2015,natural",
+        header=header,
+    )
     with pytest.raises(InputError, match="500 m from lon, lat") as e:
         read_boreholes(p, gbox)
     assert e.value.row == 3 and e.value.field == "x"
+
+
+def test_boreholes_a_wholly_blank_coordinate_pair_is_ignored(tmp_path, gbox):
+    a = gbox.affine
+    x, y = a.c + 3.5 * 30, a.f - 2.5 * 30
+    header = "id,lon,lat,x,y,magt_c,year,setting"
+    df = read_boreholes(boreholes(tmp_path, f"A,,,{x},{y},-1,2015,natural", header=header), gbox)
+    assert (df["row"][0], df["col"][0]) == (2, 3)
+    df = read_boreholes(boreholes(tmp_path, "A,99.05,38.02,,,-1,2015,natural", header=header), gbox)
+    assert len(df) == 1
+    with pytest.raises(InputError, match="blank where a longitude") as e:
+        read_boreholes(boreholes(tmp_path, "A,,,,,-1,2015,natural", header=header), gbox)
+    assert e.value.row == 2 and e.value.field == "lon"
 
 
 def test_boreholes_bom_case_and_spaces_in_header(tmp_path, gbox):
@@ -173,7 +197,11 @@ def test_semicolon_file_gets_a_hint(tmp_path, gbox):
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("warm", "'warm' is not a temperature"), ("", "blank where a temperature"), ("NaN", "'NaN' where a temperature")],
+    [
+        ("warm", "'warm' is not a temperature"),
+        ("", "blank where a temperature"),
+        ("NaN", "'NaN' where a temperature"),
+    ],
 )
 def test_bad_number(tmp_path, gbox, value, shown):
     p = boreholes(tmp_path, GOOD[0], f"BH2,99.02,38.01,,{value},,2016,natural")
@@ -210,7 +238,11 @@ def test_extra_fields(tmp_path, gbox):
     [
         ("magt_c", "A,99.05,38.02,,25,,2015,natural", "25 degC is outside the plausible range"),
         ("magt_c", "A,99.05,38.02,,-15.5,,2015,natural", "-15.5 degC is outside"),
-        ("alt_m", "A,99.05,38.02,,-1,0,2015,natural", r"0 m is outside the plausible range \(0 < value <= 20 m\)"),
+        (
+            "alt_m",
+            "A,99.05,38.02,,-1,0,2015,natural",
+            r"0 m is outside the plausible range \(0 < value <= 20 m\)",
+        ),
         ("alt_m", "A,99.05,38.02,,-1,250,2015,natural", "250 m is outside"),
         ("year", "A,99.05,38.02,,-1,,2015.5,natural", "2015.5 is not a whole number"),
         ("year", "A,99.05,38.02,,-1,,15,natural", "15 is outside"),
@@ -226,7 +258,9 @@ def test_bad_values(tmp_path, gbox, field, row, match):
 
 
 def test_range_limits_are_inclusive(tmp_path, gbox):
-    df = read_boreholes(boreholes(tmp_path, "A,99.05,38.02,,-15,20,2015,natural", "B,99.05,38.02,,10,0.01,2015,dump"), gbox)
+    df = read_boreholes(
+        boreholes(tmp_path, "A,99.05,38.02,,-15,20,2015,natural", "B,99.05,38.02,,10,0.01,2015,dump"), gbox
+    )
     assert list(df["magt_c"]) == [-15.0, 10.0] and list(df["alt_m"]) == [20.0, 0.01]
 
 
@@ -239,14 +273,18 @@ def test_duplicate_ids_name_both_rows(tmp_path, gbox):
 
 def test_unknown_setting(tmp_path, gbox):
     p = boreholes(tmp_path, "A,99.05,38.02,,-1,,2015,road cut")
-    with pytest.raises(InputError, match="unknown setting 'road cut'; expected one of: natural, pit, dump, other_disturbed") as e:
+    with pytest.raises(
+        InputError, match="unknown setting 'road cut'; expected one of: natural, pit, dump, other_disturbed"
+    ) as e:
         read_boreholes(p, gbox)
     assert e.value.row == 2 and e.value.field == "setting"
 
 
 def test_no_coordinates(tmp_path, gbox):
     p = boreholes(tmp_path, "A,-1,2015,natural", header="id,magt_c,year,setting")
-    with pytest.raises(InputError, match="neither 'lon','lat'.* nor 'x','y'.*columns found: id, magt_c, year, setting") as e:
+    with pytest.raises(
+        InputError, match="neither 'lon','lat'.* nor 'x','y'.*columns found: id, magt_c, year, setting"
+    ) as e:
         read_boreholes(p, gbox)
     assert e.value.path == str(p)
 
@@ -295,7 +333,14 @@ LOGS = [
 
 def test_logs_sorted_and_parsed(tmp_path):
     df = read_borehole_logs(logs(tmp_path, *LOGS))
-    assert list(df.columns) == ["borehole_id", "top_m", "bottom_m", "soil", "water_content_pct", "dry_density_kg_m3"]
+    assert list(df.columns) == [
+        "borehole_id",
+        "top_m",
+        "bottom_m",
+        "soil",
+        "water_content_pct",
+        "dry_density_kg_m3",
+    ]
     assert list(df["borehole_id"]) == ["BH1", "BH1", "BH1", "BH2", "BH2"]
     np.testing.assert_array_equal(df["top_m"], [0, 1, 3, 0, 1.5])
     assert list(df["soil"]) == ["peat", "silt", "bedrock", "sand", "ice"]
@@ -304,13 +349,18 @@ def test_logs_sorted_and_parsed(tmp_path):
 
 
 def test_logs_without_density_column(tmp_path):
-    df = read_borehole_logs(logs(tmp_path, "A,0,1,clay,30", header="borehole_id,top_m,bottom_m,soil,water_content_pct"))
+    df = read_borehole_logs(
+        logs(tmp_path, "A,0,1,clay,30", header="borehole_id,top_m,bottom_m,soil,water_content_pct")
+    )
     assert df["dry_density_kg_m3"].isna().all()
 
 
 def test_logs_missing_column(tmp_path):
     p = logs(tmp_path, "A,0,1,clay", header="borehole_id,top_m,bottom_m,soil")
-    with pytest.raises(InputError, match="missing required column 'water_content_pct'; columns found: borehole_id, top_m, bottom_m, soil") as e:
+    with pytest.raises(
+        InputError,
+        match="missing required column 'water_content_pct'; columns found: borehole_id, top_m, bottom_m, soil",
+    ) as e:
         read_borehole_logs(p)
     assert e.value.field == "water_content_pct" and e.value.path == str(p)
 
@@ -321,7 +371,11 @@ def test_logs_missing_column(tmp_path):
         ("A,-0.5,1,clay,30,1500", "top_m", "negative depth -0.5 m"),
         ("A,2,2,clay,30,1500", "bottom_m", "borehole 'A' has top_m 2 m >= bottom_m 2 m"),
         ("A,3,2,clay,30,1500", "bottom_m", "top_m 3 m >= bottom_m 2 m"),
-        ("A,0,1,loam,30,1500", "soil", "unknown soil 'loam'; expected one of: gravel, sand, silt, clay, peat, bedrock, ice"),
+        (
+            "A,0,1,loam,30,1500",
+            "soil",
+            "unknown soil 'loam'; expected one of: gravel, sand, silt, clay, peat, bedrock, ice",
+        ),
         ("A,0,1,clay,1200,1500", "water_content_pct", "1200 % is outside the plausible range"),
         ("A,0,1,clay,-1,1500", "water_content_pct", "-1 % is outside"),
         ("A,0,1,clay,,1500", "water_content_pct", "blank where a water content"),
@@ -341,7 +395,9 @@ def test_logs_bad_values(tmp_path, row, field, match):
 
 def test_logs_overlap_names_both_rows_and_the_borehole(tmp_path):
     p = logs(tmp_path, "BH1,0,1,peat,150,", "BH2,0,3,sand,20,", "BH1,1,2.5,silt,30,", "BH1,2,4,clay,30,")
-    with pytest.raises(InputError, match=r"layers of borehole 'BH1' overlap: row 4 \(1-2.5 m\) and row 5 \(2-4 m\)") as e:
+    with pytest.raises(
+        InputError, match=r"layers of borehole 'BH1' overlap: row 4 \(1-2.5 m\) and row 5 \(2-4 m\)"
+    ) as e:
         read_borehole_logs(p)
     assert e.value.row == 5 and e.value.path == str(p)
 
@@ -358,7 +414,9 @@ def test_logs_unknown_boreholes_warn_once_and_are_dropped(tmp_path):
     with pytest.warns(PfatlasWarning) as rec:
         df = read_borehole_logs(p, known_ids=["BH1", "BH3"])
     assert len(rec) == 1
-    assert "logs of 3 borehole(s) with no temperature record dropped (5 layers): BH2, X7, X9" in str(rec[0].message)
+    assert "logs of 3 borehole(s) with no temperature record dropped (5 layers): BH2, X7, X9" in str(
+        rec[0].message
+    )
     assert set(df["borehole_id"]) == {"BH1"} and len(df) == 3
 
 

@@ -31,7 +31,6 @@ from pfatlas.io.landsat import (
     QA_SHADOW,
     QA_SNOW,
     QA_WATER,
-    RADSAT_TERRAIN_OCCLUSION,
     REFLECTANCE_BANDS,
     SR_MULT,
     ST_MULT,
@@ -47,7 +46,11 @@ from pfatlas.synth.landsat_files import SYNTHETIC_TAG, product_id, write_c2l2_sc
 # affine >= 3.0 announces that `Affine * x` will be replaced by `@`; odc-geo (GeoBox.from_bbox) and
 # the spine's raster reader still use `*`. Not our code's behaviour: ignore just that message.
 AFFINE_MUL = "ignore:Use `@` matmul instead of `\\*` mul operator:PendingDeprecationWarning"
-pytestmark = pytest.mark.filterwarnings(AFFINE_MUL)
+# rasterio's reproject into a numpy destination sometimes warns "Dataset has no geotransform" from
+# its temporary MEM dataset when several dask threads warp at once (odc-geo issue #131); the output
+# is unaffected (the tests below compare it with analytic values).
+MEM_NOGEO = "ignore:Dataset has no geotransform:rasterio.errors.NotGeoreferencedWarning"
+pytestmark = [pytest.mark.filterwarnings(AFFINE_MUL), pytest.mark.filterwarnings(MEM_NOGEO)]
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
@@ -131,7 +134,8 @@ def test_writer_names_dn_and_tags(tmp_path):
     assert folder.name == pid
     names = sorted(p.name.removeprefix(pid + "_") for p in folder.iterdir())
     assert names == sorted(
-        [f"SR_B{i}.TIF" for i in range(1, 8)] + ["ST_B10.TIF", "QA_PIXEL.TIF", "QA_RADSAT.TIF", "MTL.xml", "MTL.json"]
+        [f"SR_B{i}.TIF" for i in range(1, 8)]
+        + ["ST_B10.TIF", "QA_PIXEL.TIF", "QA_RADSAT.TIF", "MTL.xml", "MTL.json"]
     )
     g = scene_grid()
     x, y = centres(g)
@@ -173,7 +177,9 @@ def test_product_id_the_usgs_way():
     assert product_id("LANDSAT_5", 133, 33, dt.date(2000, 8, 1), dt.date(2020, 9, 7)) == (
         "LT05_L2SP_133033_20000801_20200907_02_T1"
     )
-    assert product_id("LANDSAT_9", 1, 2, dt.date(2022, 6, 3), dt.date(2022, 6, 30)).startswith("LC09_L2SP_001002_")
+    assert product_id("LANDSAT_9", 1, 2, dt.date(2022, 6, 3), dt.date(2022, 6, 30)).startswith(
+        "LC09_L2SP_001002_"
+    )
 
 
 def test_writer_rejects_bad_arguments(tmp_path):
@@ -221,7 +227,10 @@ def test_scale_factors_come_from_the_mtl(tmp_path):
     assert read_mtl(mtl).scale["nir"] == (5.5e-5, -0.2)
     # absent factors fall back to the Collection 2 constants
     text = mtl.read_text()
-    start, end = text.index("<LEVEL2_SURFACE_TEMPERATURE_PARAMETERS>"), text.index("</LEVEL2_SURFACE_TEMPERATURE_PARAMETERS>")
+    start, end = (
+        text.index("<LEVEL2_SURFACE_TEMPERATURE_PARAMETERS>"),
+        text.index("</LEVEL2_SURFACE_TEMPERATURE_PARAMETERS>"),
+    )
     mtl.write_text(text[:start] + text[end + len("</LEVEL2_SURFACE_TEMPERATURE_PARAMETERS>") :])
     assert read_mtl(mtl).scale["thermal"] == (0.00341802, 149.0)
 
@@ -324,7 +333,9 @@ def test_load_round_trip_reflectance_and_lst(tmp_path, spacecraft, fmt):
     # ST quantum 0.00341802 K; float32 spacing near 300 K is 3e-5 K
     np.testing.assert_allclose(ds.lst.values, linear(ST_COEF, x, y) - 273.15, rtol=0, atol=ST_MULT)
     assert bool(ds.valid.all()) and not bool(ds.snow.any())
-    assert ds.attrs["product_id"] == scene.product_id and ds.time.values == np.datetime64(scene.acquired, "ns")
+    assert ds.attrs["product_id"] == scene.product_id and ds.time.values == np.datetime64(
+        scene.acquired, "ns"
+    )
 
 
 def test_load_really_warps(tmp_path):
@@ -348,8 +359,13 @@ def test_lazy_and_chunk_independent(tmp_path):
     b = load_scene(scene, TARGET, chunks=37)
     assert b.nir.chunks[0][0] == 37  # lazy, on dask chunks
     a, b = a.compute(), b.compute()
-    for v in a.data_vars:
+    for v in ("valid", "snow"):
         np.testing.assert_array_equal(a[v].values, b[v].values)
+    # GDAL's warper computes the bilinear weights of a window relative to the source window it
+    # reads, so a 1-row chunk can differ by ~0.1 DN (measured 2.9e-6): far below the DN quantum
+    for v in REFLECTANCE_BANDS:
+        np.testing.assert_allclose(a[v].values, b[v].values, rtol=0, atol=0.25 * SR_MULT)
+    np.testing.assert_allclose(a.lst.values, b.lst.values, rtol=0, atol=0.25 * ST_MULT)
 
 
 # QA_PIXEL value -> (valid, snow): table of the bits 0-7
@@ -385,7 +401,9 @@ def test_qa_masks_table(qa, valid, snow):
     ],
 )
 def test_radsat_table(spacecraft, band, masked):
-    u, _ = qa_masks(np.array([CLEAR], "uint16"), np.array([1 << (band - 1)], "uint16"), radsat_bits(spacecraft))
+    u, _ = qa_masks(
+        np.array([CLEAR], "uint16"), np.array([1 << (band - 1)], "uint16"), radsat_bits(spacecraft)
+    )
     assert bool(u[0]) is not masked
 
 
@@ -393,7 +411,18 @@ def test_qa_through_files(tmp_path):
     """Stripes of QA values (and a RADSAT stripe) in a scene, read through the warp."""
     g = scene_grid()
     w = 30  # [cells] stripe width
-    stripes = [CLEAR, QA_CLOUD, QA_SHADOW, QA_SNOW, QA_CIRRUS, QA_DILATED_CLOUD, QA_WATER, QA_FILL, CLEAR, CLEAR]
+    stripes = [
+        CLEAR,
+        QA_CLOUD,
+        QA_SHADOW,
+        QA_SNOW,
+        QA_CIRRUS,
+        QA_DILATED_CLOUD,
+        QA_WATER,
+        QA_FILL,
+        CLEAR,
+        CLEAR,
+    ]
     qa = np.full(g.shape, CLEAR, "uint16")
     radsat = np.zeros(g.shape, "uint16")
     for i, v in enumerate(stripes):

@@ -294,7 +294,9 @@ def read_mtl(path: str | Path) -> Scene:
     spacecraft = _value(meta, _IA, "SPACECRAFT_ID", path).upper()
     if spacecraft not in SPACECRAFT:
         raise InputError(
-            f"unknown spacecraft {spacecraft!r} (pfatlas reads {', '.join(SPACECRAFT)})", path=path, field="SPACECRAFT_ID"
+            f"unknown spacecraft {spacecraft!r} (pfatlas reads {', '.join(SPACECRAFT)})",
+            path=path,
+            field="SPACECRAFT_ID",
         )
     product_id = _value(meta, _PC, "LANDSAT_PRODUCT_ID", path)
     sensor = _value(meta, _IA, "SENSOR_ID", path)
@@ -330,7 +332,9 @@ def read_mtl(path: str | Path) -> Scene:
                 _value(meta, _SRP, f"REFLECTANCE_ADD_BAND_{bid}", path, float, SR_ADD, required=False),
             )
 
-    qa_name = _value(meta, _PC, "FILE_NAME_QUALITY_L1_PIXEL", path, required=False) or f"{product_id}_QA_PIXEL.TIF"
+    qa_name = (
+        _value(meta, _PC, "FILE_NAME_QUALITY_L1_PIXEL", path, required=False) or f"{product_id}_QA_PIXEL.TIF"
+    )
     qa_pixel = folder / qa_name
     if not qa_pixel.is_file():
         raise MissingInputError(
@@ -341,7 +345,9 @@ def read_mtl(path: str | Path) -> Scene:
     if not qa_radsat.is_file():
         if rs_name:
             raise MissingInputError(
-                "QA_RADSAT file named by the MTL is missing", path=qa_radsat, field="FILE_NAME_QUALITY_L1_RADIOMETRIC_SATURATION"
+                "QA_RADSAT file named by the MTL is missing",
+                path=qa_radsat,
+                field="FILE_NAME_QUALITY_L1_RADIOMETRIC_SATURATION",
             )
         qa_radsat = None
     return Scene(
@@ -457,14 +463,16 @@ def load_scene(scene: Scene, gbox: GeoBox, chunks: int = DEFAULT_CHUNK) -> xr.Da
         raise CoverageError(
             f"scene {scene.product_id} does not overlap the study area "
             f"(scene bounds {tuple(round(v) for v in qa_info.bounds_in(gbox.crs))}, "
-            f"area {tuple(round(v) for v in gbox.extent.boundingbox)} in {gbox.crs.to_string()})",
+            f"area {tuple(round(v) for v in gbox.extent.boundingbox)} in {gbox.crs})",
             path=scene.folder,
         )
     out: dict[str, xr.DataArray] = {}
     finite = None
     for name in (*REFLECTANCE_BANDS, "thermal"):
         if name not in scene.bands:
-            raise MissingInputError(f"scene {scene.product_id} has no {name} band", path=scene.folder, field=name)
+            raise MissingInputError(
+                f"scene {scene.product_id} has no {name} band", path=scene.folder, field=name
+            )
         path = scene.bands[name]
         info = raster_info(path)
         dn = read_to_grid(

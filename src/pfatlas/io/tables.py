@@ -56,7 +56,20 @@ _MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 # max number of items listed in a message before "and N more"
 _LIST_MAX = 10
 
-BOREHOLE_COLUMNS = ["id", "x", "y", "lon", "lat", "elevation_m", "magt_c", "alt_m", "year", "setting", "row", "col"]
+BOREHOLE_COLUMNS = [
+    "id",
+    "x",
+    "y",
+    "lon",
+    "lat",
+    "elevation_m",
+    "magt_c",
+    "alt_m",
+    "year",
+    "setting",
+    "row",
+    "col",
+]
 LOG_COLUMNS = ["borehole_id", "top_m", "bottom_m", "soil", "water_content_pct", "dry_density_kg_m3"]
 
 
@@ -138,7 +151,9 @@ def read_csv_table(path: str | Path) -> CsvTable:
         if name == "":
             raise InputError(f"column {i + 1} of the header has no name", path=path, row=first + 1)
         if name in header[:i]:
-            raise InputError(f"column '{name}' appears twice in the header", path=path, row=first + 1, field=name)
+            raise InputError(
+                f"column '{name}' appears twice in the header", path=path, row=first + 1, field=name
+            )
     rows: list[list[str]] = []
     index: list[int] = []
     for i in range(first + 1, len(records)):
@@ -242,7 +257,8 @@ def parse_numbers(
     if bad_text:
         fail_rows(path, [rows[i] for i in bad_text], field, f"'{first_bad}' is not {what}")
     if bad_blank:
-        shown = "" if values.iloc[bad_blank[0]] is None else str(values.iloc[bad_blank[0]]).strip()
+        v = values.iloc[bad_blank[0]]
+        shown = "" if v is None or (isinstance(v, float | np.floating) and math.isnan(v)) else str(v).strip()
         fail_rows(
             path,
             [rows[i] for i in bad_blank],
@@ -297,7 +313,9 @@ def grid_cells(gbox: GeoBox, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
     col_f = np.floor(col_f)
     row_f = np.floor(row_f)
     ny, nx = gbox.shape
-    inside = np.isfinite(col_f) & np.isfinite(row_f) & (col_f >= 0) & (col_f < nx) & (row_f >= 0) & (row_f < ny)
+    inside = (
+        np.isfinite(col_f) & np.isfinite(row_f) & (col_f >= 0) & (col_f < nx) & (row_f >= 0) & (row_f < ny)
+    )
     row = np.where(inside, row_f, -1).astype(np.int64)
     col = np.where(inside, col_f, -1).astype(np.int64)
     return row, col, inside
@@ -330,8 +348,15 @@ def read_point_coordinates(table: CsvTable, gbox: GeoBox) -> tuple[np.ndarray, n
     cols = set(table.columns)
     path, df = table.path, table.data
     rows = list(df.index)
-    has_ll = {"lon", "lat"} <= cols
-    has_xy = {"x", "y"} <= cols
+
+    def given(*names: str) -> bool:  # columns there and not left wholly blank
+        return all(n in cols and (df[n] != "").any() for n in names)
+
+    # a pair of columns left wholly blank (a template filled in the other way) does not count,
+    # unless neither pair has data: then the blanks are reported
+    ll_cols, xy_cols = {"lon", "lat"} <= cols, {"x", "y"} <= cols
+    has_ll = ll_cols and (given("lon", "lat") or not (xy_cols and given("x", "y")))
+    has_xy = xy_cols and (given("x", "y") or not has_ll)
     if not (has_ll or has_xy):
         for a, b in (("lon", "lat"), ("x", "y")):
             if (a in cols) != (b in cols):
@@ -449,7 +474,9 @@ def read_boreholes(path: str | Path, gbox: GeoBox) -> pd.DataFrame:
     seen: dict[str, int] = {}
     for r, i in zip(rows, ids, strict=True):
         if i in seen:
-            raise InputError(f"duplicate borehole id '{i}' (also in row {seen[i]})", path=p, row=r, field="id")
+            raise InputError(
+                f"duplicate borehole id '{i}' (also in row {seen[i]})", path=p, row=r, field="id"
+            )
         seen[i] = r
     x, y, _ = read_point_coordinates(table, gbox)
     lon, lat = grid_to_lonlat(gbox, x, y)
@@ -457,7 +484,9 @@ def read_boreholes(path: str | Path, gbox: GeoBox) -> pd.DataFrame:
     magt = parse_numbers(p, df["magt_c"], "magt_c", required=True, what="a temperature [degC]")
     check_range(p, magt, rows, "magt_c", *MAGT_RANGE_C, unit="degC", why=" (is it in degC?)")
     nan = pd.Series([""] * len(df), index=df.index)
-    elev = parse_numbers(p, df.get("elevation_m", nan), "elevation_m", required=False, what="an elevation [m]")
+    elev = parse_numbers(
+        p, df.get("elevation_m", nan), "elevation_m", required=False, what="an elevation [m]"
+    )
     check_range(p, elev, rows, "elevation_m", *ELEVATION_RANGE_M, unit="m")
     alt = parse_numbers(p, df.get("alt_m", nan), "alt_m", required=False, what="a thickness [m]")
     check_range(p, alt, rows, "alt_m", *ALT_RANGE_M, lo_open=True, unit="m", why=" (is it in metres?)")
@@ -470,7 +499,10 @@ def read_boreholes(path: str | Path, gbox: GeoBox) -> pd.DataFrame:
         s = normalise_setting(text)
         if s is None:
             raise InputError(
-                f"unknown setting '{text}'; expected one of: {', '.join(SETTINGS)}", path=p, row=r, field="setting"
+                f"unknown setting '{text}'; expected one of: {', '.join(SETTINGS)}",
+                path=p,
+                row=r,
+                field="setting",
             )
         settings.append(s)
 
@@ -547,7 +579,12 @@ def read_borehole_logs(path: str | Path, known_ids: Iterable[str] | None = None)
     bottom = parse_numbers(p, df["bottom_m"], "bottom_m", required=True, what="a depth [m]")
     neg = np.flatnonzero(top < 0)
     if neg.size:
-        fail_rows(p, [rows[i] for i in neg], "top_m", f"negative depth {top[neg[0]]:g} m (depths are below the surface)")
+        fail_rows(
+            p,
+            [rows[i] for i in neg],
+            "top_m",
+            f"negative depth {top[neg[0]]:g} m (depths are below the surface)",
+        )
     inv = np.flatnonzero(top >= bottom)
     if inv.size:
         i = inv[0]
@@ -562,16 +599,25 @@ def read_borehole_logs(path: str | Path, known_ids: Iterable[str] | None = None)
         s = text.strip().lower()
         if s not in SOIL_TYPES:
             raise InputError(
-                f"unknown soil '{text}'; expected one of: {', '.join(SOIL_TYPES)}", path=p, row=r, field="soil"
+                f"unknown soil '{text}'; expected one of: {', '.join(SOIL_TYPES)}",
+                path=p,
+                row=r,
+                field="soil",
             )
         soils.append(s)
-    w = parse_numbers(p, df["water_content_pct"], "water_content_pct", required=True, what="a water content [%]")
-    check_range(p, w, rows, "water_content_pct", *WATER_CONTENT_RANGE_PCT, unit="%", why=" (gravimetric, in %)")
+    w = parse_numbers(
+        p, df["water_content_pct"], "water_content_pct", required=True, what="a water content [%]"
+    )
+    check_range(
+        p, w, rows, "water_content_pct", *WATER_CONTENT_RANGE_PCT, unit="%", why=" (gravimetric, in %)"
+    )
     blank = pd.Series([""] * len(df), index=df.index)
     rho = parse_numbers(
         p, df.get("dry_density_kg_m3", blank), "dry_density_kg_m3", required=False, what="a density [kg m-3]"
     )
-    check_range(p, rho, rows, "dry_density_kg_m3", *DRY_DENSITY_RANGE_KG_M3, unit="kg m-3", why=" (is it in kg m-3?)")
+    check_range(
+        p, rho, rows, "dry_density_kg_m3", *DRY_DENSITY_RANGE_KG_M3, unit="kg m-3", why=" (is it in kg m-3?)"
+    )
 
     out = pd.DataFrame(
         {
@@ -593,8 +639,10 @@ def read_borehole_logs(path: str | Path, known_ids: Iterable[str] | None = None)
     if overlap.size:
         k = overlap[0]
         bid = out.at[k, "borehole_id"]
-        same = out.index[(out["borehole_id"] == bid) & (out.index < k)]
-        other = out.loc[same[out.loc[same, "bottom_m"] > out.at[k, "top_m"]][0]]
+        # the first earlier layer of that borehole reaching below this top
+        earlier = (out["borehole_id"] == bid).to_numpy() & (out.index < k)
+        hit = earlier & (out["bottom_m"] > out.at[k, "top_m"]).to_numpy()
+        other = out.iloc[int(np.flatnonzero(hit)[0])]
         raise InputError(
             f"layers of borehole '{bid}' overlap: row {int(other['_row'])} "
             f"({other['top_m']:g}-{other['bottom_m']:g} m) and row {int(out.at[k, '_row'])} "
@@ -608,7 +656,11 @@ def read_borehole_logs(path: str | Path, known_ids: Iterable[str] | None = None)
         keep = out["borehole_id"].isin(known).to_numpy()
         if not keep.all():
             unknown = sorted(set(out.loc[~keep, "borehole_id"]))
-            note = " (no log matches any known borehole: are the ids written the same way?)" if not keep.any() else ""
+            note = (
+                " (no log matches any known borehole: are the ids written the same way?)"
+                if not keep.any()
+                else ""
+            )
             warnings.warn(
                 f"{p}: logs of {len(unknown)} borehole(s) with no temperature record dropped "
                 f"({int((~keep).sum())} layers): {format_list(unknown)}{note}",

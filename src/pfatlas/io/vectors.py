@@ -90,6 +90,8 @@ def _read_vector(path: str | Path, layer: str | None) -> gpd.GeoDataFrame:
         gdf = gpd.read_file(path, engine="pyogrio", layer=layer, fid_as_index=True)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise InputError(f"cannot be read as a vector file ({exc})", path=path, field=layer) from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InputError("has no geometry (a table without a geometry column)", path=path, field=layer)
     if len(gdf) == 0:
         raise InputError("has no features", path=path, field=layer)
     if gdf.crs is None:
@@ -116,14 +118,22 @@ def _where(gdf: gpd.GeoDataFrame, i: int) -> str:
 def _fail(path, gdf: gpd.GeoDataFrame, idx, field: str | None, message: str, kind: type = InputError):
     """Raise for the first of positions ``idx`` (numpy ints), naming its feature and counting the rest."""
     idx = [int(i) for i in idx]
-    fail_rows(str(path), [int(gdf["_feature"].iat[i]) for i in idx], field, f"{_where(gdf, idx[0])}: {message}", kind)
+    fail_rows(
+        str(path),
+        [int(gdf["_feature"].iat[i]) for i in idx],
+        field,
+        f"{_where(gdf, idx[0])}: {message}",
+        kind,
+    )
 
 
 def _require(path, gdf: gpd.GeoDataFrame, name: str) -> None:
     if name not in gdf.columns:
         found = [c for c in gdf.columns if c not in ("_fid", "_feature", gdf.geometry.name)]
         raise InputError(
-            f"missing attribute '{name}'; attributes found: {', '.join(found) or '(none)'}", path=path, field=name
+            f"missing attribute '{name}'; attributes found: {', '.join(found) or '(none)'}",
+            path=path,
+            field=name,
         )
 
 
@@ -216,14 +226,14 @@ def read_samples(
         table = read_csv_table(path)
         table.require("class", "epoch")
         x, y, _ = read_point_coordinates(table, gbox)
-        labels = list(table.data.index)
+        labels = [f"row {r}" for r in table.data.index]
         raw_class = table.data["class"].tolist()
         raw_epoch = table.data["epoch"].tolist()
 
         def where(i: int) -> str:
             return ""
 
-        rows = labels
+        rows = list(table.data.index)
     else:
         gdf = _read_vector(path, layer)
         _require(p, gdf, "class")
@@ -287,7 +297,9 @@ def _match_classes(p, rows, where, values, classes: dict[int, str]) -> tuple[lis
         text = _as_text(v)
         code = None
         if text == "":
-            raise InputError(f"{where(i)}class is blank; known classes: {known}", path=p, row=rows[i], field="class")
+            raise InputError(
+                f"{where(i)}class is blank; known classes: {known}", path=p, row=rows[i], field="class"
+            )
         num = parse_number(text)
         if num is not None and math.isfinite(num) and num.is_integer():
             code = int(num) if int(num) in classes else None
@@ -425,7 +437,11 @@ def rasterize_units(
     if len(names) > NODATA_CLASS:
         raise InputError(f"{len(names)} units: at most {NODATA_CLASS} fit a uint8 class raster", field=column)
     code = {n: k for k, n in enumerate(names)}
-    gdf = gdf.to_crs(gbox.crs) if CRS.from_user_input(gdf.crs) != CRS.from_user_input(gbox.crs.to_wkt()) else gdf
+    gdf = (
+        gdf.to_crs(gbox.crs)
+        if CRS.from_user_input(gdf.crs) != CRS.from_user_input(gbox.crs.to_wkt())
+        else gdf
+    )
     shapes = [(g, code[str(u)]) for g, u in zip(gdf.geometry, gdf[column], strict=True) if g is not None]
     return _burn(shapes, gbox), names
 
@@ -434,7 +450,12 @@ def _burn(shapes: list, gbox: GeoBox) -> np.ndarray:
     if not shapes:
         return np.full(gbox.shape, NODATA_CLASS, dtype=np.uint8)
     return rasterize(
-        shapes, out_shape=gbox.shape, transform=gbox.affine, fill=NODATA_CLASS, dtype="uint8", all_touched=False
+        shapes,
+        out_shape=gbox.shape,
+        transform=gbox.affine,
+        fill=NODATA_CLASS,
+        dtype="uint8",
+        all_touched=False,
     )
 
 

@@ -74,11 +74,8 @@ def to_dn(value: np.ndarray, mult: float, add: float, nodata: np.ndarray | None 
 
 
 def _default_processing_date(acquired: dt.date) -> dt.date:
-    # Collection 2 reprocessed the archive in 2020; newer scenes are processed within weeks.
-    reprocessing = dt.date(2020, 9, 12)
-    return max(acquired + dt.timedelta(days=26), reprocessing) if acquired < reprocessing else (
-        acquired + dt.timedelta(days=26)
-    )
+    """26 days after acquisition, but not before the Collection 2 reprocessing (2020-09-12)."""
+    return max(acquired + dt.timedelta(days=26), dt.date(2020, 9, 12))
 
 
 def _utm_zone(crs: CRS) -> int:
