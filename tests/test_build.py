@@ -13,10 +13,10 @@ from pfatlas.errors import CoverageError, InputError
 BBOX = (99.0, 38.0, 99.06, 38.04)
 
 
-def _dem(path, *, west=98.99, north=38.05, bump=0.0):
+def _dem(path, *, west=98.99, north=38.05, bump=0.0, size=(0.07, 0.09)):
     """A geographic DEM (1 arc-second, like SRTM) of a tilted plane with a bump, covering BBOX."""
     n = 3600
-    h, w = int(0.07 * n), int(0.09 * n)
+    h, w = int(size[0] * n), int(size[1] * n)
     rows, cols = np.mgrid[0:h, 0:w]
     z = 3800 + 0.5 * rows + 0.2 * cols + bump * np.exp(-((rows - h / 2) ** 2 + (cols - w / 2) ** 2) / 400)
     with rasterio.open(
@@ -115,3 +115,58 @@ def test_boreholes_get_elevation_from_the_dem(tmp_path):
     # B1 lies 0.03 deg = 108 arc-seconds south and 108 east of the DEM's corner: 3800 + 54 + 21.6 m
     assert abs(df["elevation_m"][0] - (3800 + 0.5 * 108 + 0.2 * 108)) < 1.0
     assert df["elevation_m"][1] == 3900
+
+
+# --- Landsat composites through the build ----------------------------------------------------
+
+
+def _landsat_config(tmp_path, qa_value):
+    import datetime as dt
+
+    from test_landsat import TARGET, make_scene
+
+    bbox = [99.0, 38.0, 99.1, 38.05]  # the bbox TARGET was made from
+    _dem(tmp_path / "dem.tif", west=98.98, north=38.07, size=(0.1, 0.14))
+    scenes = tmp_path / "landsat"
+    for day in (dt.date(2020, 7, 3), dt.date(2020, 8, 20), dt.date(2020, 10, 7)):  # October is out of season
+        qa = np.full(tuple(g + 12 for g in TARGET.shape), qa_value, "uint16")
+        make_scene(scenes, acquired=day, qa=qa)
+    p = tmp_path / "config.toml"
+    p.write_text(
+        f'[area]\nbbox = {bbox}\n[inputs]\ndem = "dem.tif"\nlandsat = ["landsat"]\n'
+        '[[epochs]]\nlabel = "2020"\nstart = 2020-06-01\nend = 2020-10-31\nyear = 2020\n'
+    )
+    return p, TARGET
+
+
+@pytest.mark.filterwarnings("ignore:Use `@` matmul instead of `\\*` mul operator:PendingDeprecationWarning")
+def test_composite_stage_uses_the_season_only(tmp_path):
+    from pfatlas.io.landsat import QA_CLEAR
+
+    cfg, target = _landsat_config(tmp_path, QA_CLEAR)
+    report = run_build(cfg, tmp_path / "out")
+    assert "composite/2020" in report.ran()
+    folder = tmp_path / "out" / "2020" / "composite"
+    with rasterio.open(folder / "clear_count.tif") as src:
+        assert src.shape == tuple(target.shape)
+        count = src.read(1)
+    # two scenes in Jun-Sep (the October one is outside the configured months) cover every cell
+    assert np.nanmax(count) == 2 and np.nanmin(count) == 2
+    with rasterio.open(folder / "ndvi.tif") as src:
+        ndvi = src.read(1)
+        assert src.tags()["units"] == "1"
+    assert np.all(np.isfinite(ndvi)) and np.all(np.abs(ndvi) <= 1)
+    with rasterio.open(folder / "lst.tif") as src:
+        assert src.tags()["units"] == "degC"
+
+
+@pytest.mark.filterwarnings("ignore:Use `@` matmul instead of `\\*` mul operator:PendingDeprecationWarning")
+def test_epoch_with_no_clear_pixel_is_an_error_and_writes_nothing(tmp_path):
+    from pfatlas.errors import NoClearPixelError
+    from pfatlas.io.landsat import QA_CLOUD
+
+    cfg, _ = _landsat_config(tmp_path, QA_CLOUD)
+    with pytest.raises(NoClearPixelError, match="epoch '2020' has no clear pixel"):
+        run_build(cfg, tmp_path / "out")
+    folder = tmp_path / "out" / "2020" / "composite"
+    assert not folder.exists() or not any(folder.iterdir())
