@@ -29,12 +29,11 @@ _FLOAT32_SAFE = (np.int8, np.uint8, np.int16, np.uint16)  # exactly representabl
 
 def _dem_grid(dem: xr.DataArray) -> GeoBox:
     """The DEM's grid, refusing anything the Horn kernels cannot differentiate in metres."""
+    if not isinstance(dem, xr.DataArray):
+        raise InputError(f"expected a 2-D DataArray (y, x), got {type(dem).__name__}", field="dem")
     name = dem.name if dem.name is not None else "dem"
-    if not isinstance(dem, xr.DataArray) or dem.ndim != 2:
-        raise InputError(
-            f"expected a 2-D DataArray (y, x), got {type(dem).__name__} with {getattr(dem, 'ndim', '?')} dims",
-            field=str(name),
-        )
+    if dem.ndim != 2:
+        raise InputError(f"expected a 2-D DataArray (y, x), got dims {dem.dims}", field=str(name))
     gbox = getattr(dem.odc, "geobox", None)
     if gbox is None:
         raise GridMismatchError(f"{name}: the DEM carries no grid (no spatial_ref / x, y coordinates)")
@@ -51,19 +50,23 @@ def _dem_grid(dem: xr.DataArray) -> GeoBox:
     return gbox
 
 
-def cell_size(gbox: GeoBox) -> tuple[float, float]:
+def cell_size(gbox: GeoBox, name: str = "dem") -> tuple[float, float]:
     """Signed ground distances (dx, dy) [m] for :mod:`pfatlas.terrain.horn`.
 
     ``dx`` is the step from one column to the next (positive eastwards), ``dy`` the step from one
     row to the one above it (positive northwards): both equal the absolute cell size on the usual
-    north-up grid. Rotated or sheared grids are refused.
+    north-up grid. Rotated or sheared grids are refused; ``name`` is the array named in errors.
     """
     a = gbox.affine
     if a.b != 0 or a.d != 0:
-        raise GridMismatchError(f"terrain needs an axis-aligned grid, got a rotated affine {tuple(a)[:6]}")
+        raise GridMismatchError(
+            f"{name}: terrain needs an axis-aligned grid, got a rotated affine {tuple(a)[:6]}"
+        )
     units = gbox.crs.units if gbox.crs is not None else ()
     if units and any(u not in ("m", "metre", "meter", "metres", "meters") for u in units):
-        raise CRSError(f"the grid CRS units are {units}, not metres: reproject the DEM to a metric CRS first")
+        raise CRSError(
+            f"the grid CRS units are {units}, not metres: reproject the DEM to a metric CRS first", field=name
+        )
     return float(a.a), float(-a.e)
 
 
@@ -122,7 +125,7 @@ def slope(dem: xr.DataArray) -> xr.DataArray:
         The DEM is in a geographic CRS (degrees) or has none.
     """
     gbox = _dem_grid(dem)
-    dx, dy = cell_size(gbox)
+    dx, dy = cell_size(gbox, str(dem.name if dem.name is not None else "dem"))
     out = _run(slope_kernel, dem.data, dx, dy)
     return wrap_on_grid(
         out, gbox, "slope", units="degree", long_name="terrain slope", method="Horn (1981) 3x3, pfatlas"
@@ -146,7 +149,7 @@ def aspect(dem: xr.DataArray) -> xr.DataArray:
         3x3 window holds a NaN.
     """
     gbox = _dem_grid(dem)
-    dx, dy = cell_size(gbox)
+    dx, dy = cell_size(gbox, str(dem.name if dem.name is not None else "dem"))
     out = _run(aspect_kernel, dem.data, dx, dy)
     return wrap_on_grid(
         out,
@@ -170,7 +173,9 @@ def _wrap_like(data, like: xr.DataArray, name: str, *, long_name: str) -> xr.Dat
     gbox = getattr(like.odc, "geobox", None)
     if gbox is not None and like.dims == ("y", "x"):
         return wrap_on_grid(data, gbox, name, units="1", long_name=long_name)
-    return xr.DataArray(data, dims=like.dims, coords=like.coords, name=name, attrs={"units": "1", "long_name": long_name})
+    return xr.DataArray(
+        data, dims=like.dims, coords=like.coords, name=name, attrs={"units": "1", "long_name": long_name}
+    )
 
 
 def northness(aspect_da: xr.DataArray) -> xr.DataArray:
@@ -189,7 +194,9 @@ def northness(aspect_da: xr.DataArray) -> xr.DataArray:
 
 def eastness(aspect_da: xr.DataArray) -> xr.DataArray:
     """Eastness = sin(aspect) [1]: +1 east-facing, -1 west-facing, 0 north/south; NaN where aspect is NaN."""
-    return _wrap_like(np.sin(_aspect_radians(aspect_da)), aspect_da, "eastness", long_name="eastness, sin(aspect)")
+    return _wrap_like(
+        np.sin(_aspect_radians(aspect_da)), aspect_da, "eastness", long_name="eastness, sin(aspect)"
+    )
 
 
 def terrain_attributes(dem: xr.DataArray) -> xr.Dataset:
@@ -209,7 +216,7 @@ def terrain_attributes(dem: xr.DataArray) -> xr.Dataset:
         ``slope`` [degree], ``aspect`` [degree], ``northness`` [1], ``eastness`` [1].
     """
     gbox = _dem_grid(dem)
-    dx, dy = cell_size(gbox)
+    dx, dy = cell_size(gbox, str(dem.name if dem.name is not None else "dem"))
     both = _run(slope_aspect_kernel, dem.data, dx, dy, nout=2)
     sl = wrap_on_grid(
         both[0], gbox, "slope", units="degree", long_name="terrain slope", method="Horn (1981) 3x3, pfatlas"

@@ -60,16 +60,19 @@ def dem_grid_for_file(dem_path: str | Path, *, resolution: float | None = None) 
     """
     info = raster_info(dem_path)  # MissingInputError / CRSError naming the file
     if resolution is not None and not (isinstance(resolution, int | float) and resolution > 0):
-        raise ConfigError(f"resolution must be a positive number of metres, got {resolution!r}", field="resolution")
+        raise ConfigError(
+            f"resolution must be a positive number of metres, got {resolution!r}", field="resolution"
+        )
     if info.crs.is_geographic:
         lon0, lat0, lon1, lat1 = info.bounds_in(CRS.from_epsg(4326))
         res = resolution or nominal_resolution((info.bounds[3] - info.bounds[1]) / info.shape[0])
         return grid_from_bbox((lon0, lat0, lon1, lat1), resolution=res), "bilinear"
     with rasterio.open(info.path) as src:
         own = GeoBox(info.shape, src.transform, info.crs.to_wkt())
-    if resolution is None or math.isclose(abs(own.resolution.x), resolution) and math.isclose(
-        abs(own.resolution.y), resolution
-    ):
+    same = resolution is not None and (
+        math.isclose(abs(own.resolution.x), resolution) and math.isclose(abs(own.resolution.y), resolution)
+    )
+    if resolution is None or same:
         return own, "nearest"
     return GeoBox.from_bbox(info.bounds, crs=info.crs.to_wkt(), resolution=resolution), "bilinear"
 
@@ -111,11 +114,17 @@ def terrain_for_file(
     dem = read_to_grid(dem_path, gbox, resampling=resampling, dtype="float32", chunks=chunks, name="dem")
     dem.attrs.update(units="m", long_name="elevation")
     outdir = Path(outdir)
-    tags = {"source_dem": Path(dem_path).name, "method": "Horn (1981) 3x3, pfatlas", "dem_resampling": resampling}
+    tags = {
+        "source_dem": Path(dem_path).name,
+        "method": "Horn (1981) 3x3, pfatlas",
+        "dem_resampling": resampling,
+    }
     sl = slope(dem)
     asp = aspect(dem)
     return {
-        "slope": write_cog(sl, outdir / "slope.tif", gbox=gbox, units="degree", description=sl.attrs["long_name"], tags=tags),
+        "slope": write_cog(
+            sl, outdir / "slope.tif", gbox=gbox, units="degree", description=sl.attrs["long_name"], tags=tags
+        ),
         "aspect": write_cog(
             asp,
             outdir / "aspect.tif",
