@@ -70,7 +70,7 @@ def _run_terrain(ctx: BuildContext) -> list[Path]:
                 tags=ctx.tags,
             ),
             Layer(
-                aspect(dem),
+                terrain["aspect"],
                 ctx.path("grid", "aspect.tif"),
                 "degree",
                 "aspect, degrees clockwise from north (NaN on flat cells), Horn (1981)",

@@ -26,7 +26,7 @@ from pyproj import CRS
 
 from pfatlas.errors import ConfigError
 from pfatlas.grid import grid_from_bbox
-from pfatlas.io.cog import write_cog
+from pfatlas.io.cog import Layer, write_cogs
 from pfatlas.io.raster import DEFAULT_CHUNK, raster_info, read_to_grid
 from pfatlas.terrain.attributes import aspect, slope
 
@@ -121,16 +121,17 @@ def terrain_for_file(
     }
     sl = slope(dem)
     asp = aspect(dem)
-    return {
-        "slope": write_cog(
-            sl, outdir / "slope.tif", gbox=gbox, units="degree", description=sl.attrs["long_name"], tags=tags
-        ),
-        "aspect": write_cog(
-            asp,
-            outdir / "aspect.tif",
-            gbox=gbox,
-            units="degree",
-            description=asp.attrs["long_name"],
-            tags={**tags, "flat_cells": "NaN (no facing direction)"},
-        ),
-    }
+    paths = write_cogs(  # one dask pass: the DEM is read once for both layers
+        [
+            Layer(sl, outdir / "slope.tif", "degree", sl.attrs["long_name"], tags=tags),
+            Layer(
+                asp,
+                outdir / "aspect.tif",
+                "degree",
+                asp.attrs["long_name"],
+                tags={**tags, "flat_cells": "NaN (no facing direction)"},
+            ),
+        ],
+        gbox=gbox,
+    )
+    return {"slope": paths[0], "aspect": paths[1]}
