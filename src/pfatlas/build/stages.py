@@ -57,13 +57,15 @@ def _open_grid_layer(ctx: BuildContext, name: str, **kw):
 
 
 def _run_terrain(ctx: BuildContext) -> list[Path]:
-    from pfatlas.terrain.attributes import aspect, slope
+    from pfatlas.terrain.attributes import terrain_attributes
 
     dem = _open_grid_layer(ctx, "dem", resampling="nearest")
+    dem.attrs.update(units="m", long_name="elevation")
+    terrain = terrain_attributes(dem)  # slope and aspect from one fused kernel pass
     return write_cogs(
         [
             Layer(
-                slope(dem),
+                terrain["slope"],
                 ctx.path("grid", "slope.tif"),
                 "degree",
                 "slope, Horn (1981) in metres",
