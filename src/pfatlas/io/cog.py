@@ -123,10 +123,14 @@ def _finish_tags(dst, layer: Layer) -> None:
     if layer.classes is not None:
         names = {str(c.value): c.name for c in layer.classes}
         dst.update_tags(CLASS_NAMES=json.dumps(names, ensure_ascii=False))
-        cmap = {v: (0, 0, 0, 0) for v in range(256)}
-        for c in layer.classes:
-            cmap[c.value] = (*c.color, 255)
-        dst.write_colormap(1, cmap)
+
+
+def _write_colormap(dst, layer: Layer) -> None:
+    """The colour table of a class layer; GDAL needs it before any pixel is written."""
+    cmap = {v: (0, 0, 0, 0) for v in range(256)}
+    for c in layer.classes:
+        cmap[c.value] = (*c.color, 255)
+    dst.write_colormap(1, cmap)
 
 
 def write_cogs(
@@ -167,6 +171,8 @@ def write_cogs(
             handles.append(
                 rasterio.open(tmps[layer.path], "w", **_profile(gbox, layer.classes is not None, blocksize))
             )
+            if layer.classes is not None:
+                _write_colormap(handles[-1], layer)
         dsa.store(
             [_dask_data(layer, blocksize) for layer in layers],
             [_WindowWriter(h) for h in handles],

@@ -37,6 +37,8 @@ __all__ = [
     "cell_centres",
     "slope_aspect",
     "to_strike_frame",
+    "from_strike_frame",
+    "valley_axis",
 ]
 
 FULL_BBOX = (98.85, 37.8233, 99.7539, 38.33)  # [deg] lon_min, lat_min, lon_max, lat_max
@@ -46,7 +48,7 @@ _V_HALF = 48_000.0  # [m] half extent across strike
 _OCTAVES = (15360.0, 7680.0, 3840.0, 1920.0, 960.0, 480.0, 240.0, 120.0, 60.0)  # lattice spacing [m]
 _TRIB_SPACING = 2600.0  # [m] mean spacing of tributaries along each valley side
 _HURST = 0.7  # amplitude ~ spacing**_HURST
-_ROUGH_AMP_15KM = 80.0  # [m] std of the 15 km octave
+_ROUGH_AMP_15KM = 120.0  # [m] std of the 15 km octave
 
 
 def _frame_origin() -> tuple[float, float]:
@@ -96,7 +98,9 @@ def _draw_lattice(rng: np.random.Generator, su: float, sv: float) -> _Lattice:
 def _eval(lat: _Lattice, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     cu = (u + _U_HALF) / lat.su + 1.5
     cv = (v + _V_HALF) / lat.sv + 1.5
-    out = ndimage.map_coordinates(lat.values, [cv.ravel(), cu.ravel()], order=3, prefilter=False, mode="nearest")
+    out = ndimage.map_coordinates(
+        lat.values, [cv.ravel(), cu.ravel()], order=3, prefilter=False, mode="nearest"
+    )
     return out.reshape(np.shape(u))
 
 
@@ -108,7 +112,37 @@ def _draw_1d(rng: np.random.Generator, spacing: float) -> tuple[np.ndarray, floa
 def _eval_1d(coef: tuple[np.ndarray, float], u: np.ndarray) -> np.ndarray:
     vals, spacing = coef
     c = (np.asarray(u) + _U_HALF) / spacing + 1.5
-    return ndimage.map_coordinates(vals, [c.ravel()], order=3, prefilter=False, mode="nearest").reshape(np.shape(u))
+    return ndimage.map_coordinates(vals, [c.ravel()], order=3, prefilter=False, mode="nearest").reshape(
+        np.shape(u)
+    )
+
+
+def _valley_axis(axis_coef, width_coef, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Valley axis position ``v`` and plain half-width [m] at strike position ``u`` [m].
+
+    The axis is pinned to pass through the centre of the frame (the centre of the mining belt and
+    of the ``small`` demo area) for every seed.
+    """
+    n0 = _eval_1d(axis_coef, np.zeros(1))[0]
+    v_axis = 1400.0 * (_eval_1d(axis_coef, u) - n0 * np.exp(-((np.asarray(u) / 15_000.0) ** 2)))
+    half_w = np.clip(1000.0 + 350.0 * _eval_1d(width_coef, u), 500.0, 1500.0)
+    return v_axis, half_w
+
+
+def valley_axis(rng: np.random.Generator, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Valley axis ``v`` and plain half-width [m] at ``u`` for a generator in the same state as
+    the one given to :func:`terrain_fields` (the first draws are the axis and width)."""
+    axis_coef = _draw_1d(rng, 9000.0)
+    width_coef = _draw_1d(rng, 7000.0)
+    return _valley_axis(axis_coef, width_coef, np.asarray(u, dtype=np.float64))
+
+
+def from_strike_frame(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Strike-frame coordinates [m] back to map coordinates [m, EPSG:32647]."""
+    a = np.deg2rad(STRIKE_DEG)
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    return _ORIGIN[0] + u * np.cos(a) - v * np.sin(a), _ORIGIN[1] + u * np.sin(a) + v * np.cos(a)
 
 
 def _soft_clamp(z: np.ndarray, lo: float, hi: float, knee: float) -> np.ndarray:
@@ -147,11 +181,14 @@ def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> di
         lattices.append(_draw_lattice(rng, su, s))
     n_per_side = int(2 * _U_HALF / _TRIB_SPACING) + 1
     trib = {
-        "u": -_U_HALF + _TRIB_SPACING * np.arange(n_per_side)[None, :]
+        "u": -_U_HALF
+        + _TRIB_SPACING * np.arange(n_per_side)[None, :]
         + rng.uniform(-0.3, 0.3, (2, n_per_side)) * _TRIB_SPACING,
-        "depth": rng.uniform(100.0, 220.0, (2, n_per_side)),
+        "depth": rng.choice([0.45, 1.0, 1.0], (2, n_per_side)) * rng.uniform(100.0, 220.0, (2, n_per_side)),
         "len": rng.uniform(6000.0, 11000.0, (2, n_per_side)),
         "skew": rng.uniform(-0.1, 0.1, (2, n_per_side)),
+        "wiggle_l": rng.uniform(1200.0, 2600.0, (2, n_per_side)),
+        "wiggle_p": rng.uniform(0.0, 2 * np.pi, (2, n_per_side)),
         "fan_r": rng.uniform(600.0, 1300.0, (2, n_per_side)),
         "fan_h": rng.uniform(8.0, 30.0, (2, n_per_side)),
     }
@@ -160,14 +197,13 @@ def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> di
     xx, yy = np.meshgrid(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
     u, v = to_strike_frame(xx, yy)
     del xx, yy
-    v_axis = 1400.0 * _eval_1d(axis_coef, u)
-    half_w = np.clip(1000.0 + 350.0 * _eval_1d(width_coef, u), 500.0, 1500.0)
+    v_axis, half_w = _valley_axis(axis_coef, width_coef, u)
     floor = 3800.0 - 60.0 * (u / 45_000.0)
     d = np.abs(v - v_axis)
     e = np.maximum(d - half_w, 0.0)
     plain = d <= half_w
     period = 22_000.0 + 3000.0 * _eval_1d(period_coef, u)
-    ranges = 370.0 * np.sin(np.pi * np.minimum(e / period, 1.5)) ** 2 + 110.0 * np.minimum(e / period, 1.0)
+    ranges = 300.0 * np.sin(np.pi * np.minimum(e / period, 1.5)) ** 2 + 110.0 * np.minimum(e / period, 1.0)
     z = floor + ranges
 
     # tributaries: V-shaped valleys across strike, deepest where they leave the ranges; only the
@@ -183,26 +219,31 @@ def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> di
         frac = e / tlen
         depth = tdepth * np.clip(frac * 6.0, 0, 1) * np.sqrt(np.clip(1.0 - frac, 0, 1))
         half = 150.0 + 250.0 * np.clip(1.0 - frac, 0, 1)
-        prox = np.exp(-(((u - tu - trib["skew"][side_i, k] * e) / half) ** 2)) * (frac < 1.0)
+        wiggle = (
+            380.0
+            * np.sin(e / trib["wiggle_l"][side_i, k] + trib["wiggle_p"][side_i, k])
+            * np.clip(e / 1500.0, 0, 1)
+        )
+        prox = np.exp(-(((u - tu - trib["skew"][side_i, k] * e - wiggle) / half) ** 2)) * (frac < 1.0)
         np.maximum(incision, depth * prox, out=incision)
         np.maximum(tprox, prox, out=tprox)
         r = np.hypot(u - tu, d - half_w)
         np.maximum(fan, trib["fan_h"][side_i, k] * np.clip(1.0 - r / trib["fan_r"][side_i, k], 0, 1), out=fan)
-        del k, tu, tdepth, tlen, frac, depth, half, prox, r
+        del k, tu, tdepth, tlen, frac, depth, half, prox, r, wiggle
     z -= incision
     del incision, k0, side_i
     z += fan
 
     # fractal roughness, damped on the plain (hummocks of a metre or two only)
     weight = 0.03 + 0.97 * np.clip(e / 1500.0, 0, 1)
-    weight = weight * (1.0 + 0.6 * np.clip((z - 4000.0) / 300.0, 0, 1))  # rugged crests
+    weight = weight * (1.0 + 0.3 * np.clip((z - 4000.0) / 300.0, 0, 1))  # rugged crests
     rough = np.zeros_like(z)
     for lat, s in zip(lattices, _OCTAVES, strict=True):
         amp = _ROUGH_AMP_15KM * (s / _OCTAVES[0]) ** _HURST
         n = _eval(lat, u, v)
         if 400.0 < s < 4000.0:
             # creased ("billow") octaves: V-shaped gullies and rounded spurs, as fluvial dissection
-            n = 1.6 * (0.8 - np.abs(n))
+            n = 2.2 * (0.8 - np.abs(n))
         rough += amp * n
     z += weight * rough
     del rough, weight
