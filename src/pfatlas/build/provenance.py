@@ -43,9 +43,11 @@ def write_provenance(
     started: dt.datetime,
     status: str,
     error: str | None = None,
+    synthetic: bool = False,
 ) -> Path:
     """Write ``provenance.json`` atomically."""
     record = {
+        "synthetic": synthetic,
         "software": software_versions(),
         "platform": {"system": platform.platform(), "cpus": os.cpu_count()},
         "started": started.isoformat(timespec="seconds"),

@@ -96,6 +96,7 @@ def run_build(
             started=started,
             status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
             error=str(exc),
+            synthetic=cfg.area.synthetic,
         )
         raise
     hashes.save()
@@ -106,6 +107,7 @@ def run_build(
         stages=report.stages,
         started=started,
         status="complete",
+        synthetic=cfg.area.synthetic,
     )
     return report
 
