@@ -29,6 +29,7 @@ demo: $(VENV)/.runtime
 	@echo "The synthetic virtual-Muli atlas is in $(abspath $(DEMO))/ (inputs in $(abspath $(DEMO))/inputs/)"
 
 test: $(VENV)/.test
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(VENV)/.test

@@ -1,5 +1,6 @@
 """`pfatlas demo --size small` end to end, as `make demo` runs it (smaller)."""
 
+import datetime as dt
 import json
 
 import numpy as np
@@ -73,3 +74,154 @@ def test_validate_accepts_the_demo_config(demo, capsys):
 def test_bad_size_is_a_clear_error(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "d"), "--size", "huge"]) == 1
     assert "--size must be one of full, small" in capsys.readouterr().err
+
+
+# --- bad inputs through the CLI: one defect in otherwise real-format inputs ---------------------
+
+
+def _config_with(demo, tmp_path, **replace):
+    """A copy of the demo config whose inputs point at the demo's files, except those replaced."""
+    import tomllib
+
+    import tomli_w
+
+    raw = tomllib.loads((demo / "inputs" / "config.toml").read_text())
+    base = demo / "inputs"
+    for key, value in raw["inputs"].items():
+        raw["inputs"][key] = [str(base / v) for v in value] if isinstance(value, list) else str(base / value)
+    for key, value in replace.items():
+        if key == "epochs":
+            raw["epochs"] = value
+        else:
+            raw["inputs"][key] = value
+    p = tmp_path / "config.toml"
+    p.write_text(tomli_w.dumps(raw))
+    return p
+
+
+def _edit_csv(src, dst, edit):
+    lines = src.read_text().splitlines()
+    dst.write_text("\n".join(edit(lines)) + "\n")
+    return str(dst)
+
+
+def _drop_column(lines, name):
+    head = lines[0].split(",")
+    i = head.index(name)
+    return [",".join(c for j, c in enumerate(line.split(",")) if j != i) for line in lines]
+
+
+def _set_field(lines, row, name, value):
+    head = lines[0].split(",")
+    cells = lines[row - 1].split(",")
+    cells[head.index(name)] = value
+    return [*lines[: row - 1], ",".join(cells), *lines[row:]]
+
+
+def _bad_inputs(demo, tmp_path, case):
+    """The config replacements and the texts the error must show, for one defect."""
+    import shutil
+
+    import rasterio
+    from rasterio.windows import Window
+
+    b = demo / "inputs" / "boreholes.csv"
+    logs = demo / "inputs" / "borehole_logs.csv"
+
+    def boreholes(edit):
+        return {"boreholes": _edit_csv(b, tmp_path / "b.csv", edit)}
+
+    def log_rows(edit):
+        return {"borehole_logs": _edit_csv(logs, tmp_path / "l.csv", edit)}
+
+    def scenes_without(pattern):
+        copy = tmp_path / "landsat"
+        shutil.copytree(demo / "inputs" / "landsat", copy)
+        victim = sorted(copy.iterdir())[0]
+        for f in victim.glob("*" + pattern):
+            f.unlink()
+        return {"landsat": [str(copy)]}, [victim.name]
+
+    def half_dem(crs=True):
+        name = "half_dem.tif" if crs else "nocrs_dem.tif"
+        with rasterio.open(demo / "inputs" / "dem.tif") as src:
+            profile = src.profile
+            w = Window(0, 0, src.width // 2, src.height)
+            profile.update(width=w.width, height=w.height, transform=src.window_transform(w))
+            if not crs:
+                profile.update(crs=None)
+            half = src.read(1, window=w)
+        with rasterio.open(tmp_path / name, "w", **profile) as dst:
+            dst.write(half, 1)
+        return {"dem": str(tmp_path / name)}
+
+    if case == "missing column":
+        return boreholes(lambda ls: _drop_column(ls, "magt_c")), ["b.csv", "magt_c"]
+    if case == "text for a number":
+        return boreholes(lambda ls: _set_field(ls, 3, "magt_c", "frozen")), [
+            "b.csv, row 3, field 'magt_c'",
+            "frozen",
+        ]
+    if case == "NaN for a number":
+        return boreholes(lambda ls: _set_field(ls, 4, "magt_c", "NaN")), ["b.csv, row 4, field 'magt_c'"]
+    if case == "duplicate id":
+        edit = lambda ls: _set_field(ls, 3, "id", ls[1].split(",")[0])  # noqa: E731
+        return boreholes(edit), ["b.csv", "field 'id'", "duplicate"]
+    if case == "top >= bottom":
+        return log_rows(lambda ls: _set_field(ls, 2, "bottom_m", "0.0")), ["l.csv, row 2", "top"]
+    if case == "overlapping layers":
+        return log_rows(lambda ls: _set_field(ls, 3, "top_m", "0.05")), ["l.csv", "overlap"]
+    if case == "no MTL":
+        return scenes_without("_MTL.*")
+    if case == "no QA_PIXEL":
+        return scenes_without("_QA_PIXEL.TIF")
+    if case == "DEM not covering":
+        return half_dem(), ["half_dem.tif", "does not cover"]
+    if case == "DEM without CRS":
+        return half_dem(crs=False), ["nocrs_dem.tif", "coordinate reference"]
+    if case == "epoch without scene":
+        epochs = [{"label": "2010", "start": dt.date(2010, 6, 1), "end": dt.date(2010, 9, 30), "year": 2010}]
+        return {"epochs": epochs}, ["epoch '2010' has no Landsat scene"]
+    raise KeyError(case)
+
+
+BAD = [
+    "missing column", "text for a number", "NaN for a number", "duplicate id", "top >= bottom",
+    "overlapping layers", "no MTL", "no QA_PIXEL", "DEM not covering", "DEM without CRS", "epoch without scene",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_gives_one_clear_error(demo, tmp_path, capsys, case):
+    replace, expected = _bad_inputs(demo, tmp_path, case)
+    cfg = _config_with(demo, tmp_path, **replace)
+    assert main(["validate", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    for text in expected:
+        assert text in err, (case, text, err)
+    assert "Traceback" not in err
+
+
+def test_build_stops_on_bad_input_without_half_written_output(demo, tmp_path, capsys):
+    b = demo / "inputs" / "boreholes.csv"
+    cfg = _config_with(
+        demo,
+        tmp_path,
+        boreholes=_edit_csv(b, tmp_path / "b.csv", lambda ls: _set_field(ls, 3, "magt_c", "x")),
+    )
+    out = tmp_path / "out"
+    assert main(["-q", "build", str(cfg), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "b.csv, row 3, field 'magt_c'" in err and "Traceback" not in err
+    assert not list(out.rglob("*.tmp")) and not (out / "tables" / "boreholes.csv").exists()
+
+
+def test_borehole_outside_the_area_is_a_warning(demo, tmp_path, capsys):
+    b = demo / "inputs" / "boreholes.csv"
+    far = _edit_csv(
+        b, tmp_path / "b.csv", lambda ls: _set_field(_set_field(ls, 2, "lon", "100.5"), 2, "lat", "36.0")
+    )
+    cfg = _config_with(demo, tmp_path, boreholes=far)
+    assert main(["validate", str(cfg)]) == 0
+    captured = capsys.readouterr()
+    assert "outside" in captured.err and "1" in captured.err
