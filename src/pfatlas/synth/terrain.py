@@ -179,16 +179,18 @@ def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> di
     for s in _OCTAVES:
         su = s * (2.5 if s >= 1900 else 1.0)  # large features elongated along strike
         lattices.append(_draw_lattice(rng, su, s))
-    n_per_side = int(2 * _U_HALF / _TRIB_SPACING) + 1
+    n_per_side = int(2 * _U_HALF / _TRIB_SPACING) + 12
+    # gaps between tributary mouths: gamma distributed (mean _TRIB_SPACING, CV 0.5), so some mouths
+    # crowd together and others leave long undissected valley sides, as on real range fronts
+    gaps = rng.gamma(4.0, _TRIB_SPACING / 4.0, (2, n_per_side))
     trib = {
-        "u": -_U_HALF
-        + _TRIB_SPACING * np.arange(n_per_side)[None, :]
-        + rng.uniform(-0.3, 0.3, (2, n_per_side)) * _TRIB_SPACING,
+        "u": -_U_HALF - 2 * _TRIB_SPACING + np.cumsum(gaps, axis=1),
         "depth": rng.choice([0.45, 1.0, 1.0], (2, n_per_side)) * rng.uniform(100.0, 220.0, (2, n_per_side)),
         "len": rng.uniform(6000.0, 11000.0, (2, n_per_side)),
-        "skew": rng.uniform(-0.1, 0.1, (2, n_per_side)),
+        "skew": rng.uniform(-0.25, 0.25, (2, n_per_side)),  # tributaries join obliquely
         "wiggle_l": rng.uniform(1200.0, 2600.0, (2, n_per_side)),
         "wiggle_p": rng.uniform(0.0, 2 * np.pi, (2, n_per_side)),
+        "wiggle_a": rng.uniform(150.0, 600.0, (2, n_per_side)),  # [m] meander amplitude
         "fan_r": rng.uniform(600.0, 1300.0, (2, n_per_side)),
         "fan_h": rng.uniform(8.0, 30.0, (2, n_per_side)),
     }
@@ -209,18 +211,22 @@ def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> di
     # tributaries: V-shaped valleys across strike, deepest where they leave the ranges; only the
     # nearest few tributaries (by base position) can reach a cell, so test those candidates only
     side_i = (v < v_axis).astype(np.intp)  # 0 north side, 1 south side
-    k0 = np.floor((u + _U_HALF) / _TRIB_SPACING).astype(np.intp)
+    k0 = np.where(
+        side_i == 0,
+        np.searchsorted(trib["u"][0], u),
+        np.searchsorted(trib["u"][1], u),
+    ).astype(np.intp)
     incision = np.zeros(z.shape, dtype=np.float64)
     tprox = np.zeros(z.shape, dtype=np.float64)
     fan = np.zeros(z.shape, dtype=np.float64)
-    for dk in (-2, -1, 0, 1, 2):
+    for dk in (-4, -3, -2, -1, 0, 1, 2, 3):
         k = np.clip(k0 + dk, 0, n_per_side - 1)
         tu, tdepth, tlen = trib["u"][side_i, k], trib["depth"][side_i, k], trib["len"][side_i, k]
         frac = e / tlen
         depth = tdepth * np.clip(frac * 6.0, 0, 1) * np.sqrt(np.clip(1.0 - frac, 0, 1))
         half = 150.0 + 250.0 * np.clip(1.0 - frac, 0, 1)
         wiggle = (
-            380.0
+            trib["wiggle_a"][side_i, k]
             * np.sin(e / trib["wiggle_l"][side_i, k] + trib["wiggle_p"][side_i, k])
             * np.clip(e / 1500.0, 0, 1)
         )
@@ -283,15 +289,12 @@ def synthetic_dem(gbox: GeoBox, rng: np.random.Generator) -> np.ndarray:
 def slope_aspect(dem: np.ndarray, cellsize: float) -> tuple[np.ndarray, np.ndarray]:
     """Horn (1981) slope [deg] and aspect [deg clockwise from north] of a north-up grid.
 
-    Edges use replicated neighbours. Flat cells get aspect 0.
+    The pipeline's own kernel (:mod:`pfatlas.terrain.horn`) on the edge-replicated DEM, so the
+    truth has a value on the outer ring too. Flat cells get aspect 0 (they have no facing
+    direction, and every use here multiplies the aspect term by a function of slope that is 0).
     """
-    z = np.pad(np.asarray(dem, dtype=np.float64), 1, mode="edge")
-    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
-    d_, f = z[1:-1, :-2], z[1:-1, 2:]
-    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
-    dzdx = ((c + 2 * f + i) - (a + 2 * d_ + g)) / (8.0 * cellsize)  # east positive
-    dzdy = ((a + 2 * b + c) - (g + 2 * h + i)) / (8.0 * cellsize)  # north positive
-    slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
-    # aspect: direction the slope faces (downhill), clockwise from north
-    aspect = np.degrees(np.arctan2(-dzdx, -dzdy)) % 360.0
-    return slope.astype(np.float32), aspect.astype(np.float32)
+    from pfatlas.terrain.horn import slope_aspect_kernel
+
+    z = np.pad(np.asarray(dem, dtype=np.float32), 1, mode="edge")
+    both = slope_aspect_kernel(z, float(cellsize), float(cellsize))
+    return both[0], np.nan_to_num(both[1], nan=0.0)
