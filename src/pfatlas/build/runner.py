@@ -82,11 +82,8 @@ def run_build(
     keys: dict[str, str] = {}
     all_inputs: dict[str, str] = {}
     workers = cfg.compute.workers or os.cpu_count() or 1
-    try:
-        with dask.config.set(scheduler="threads", num_workers=workers):
-            for stage in stages_for(ctx):
-                _run_stage(ctx, stage, hashes, keys, all_inputs, report, force, progress)
-    except BaseException as exc:
+
+    def record(status: str, error: str | None = None) -> None:
         hashes.save()
         write_provenance(
             ctx.path("provenance.json"),
@@ -94,21 +91,19 @@ def run_build(
             input_hashes=all_inputs,
             stages=report.stages,
             started=started,
-            status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-            error=str(exc),
+            status=status,
+            error=error,
             synthetic=cfg.area.synthetic,
         )
+
+    try:
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            for stage in stages_for(ctx):
+                _run_stage(ctx, stage, hashes, keys, all_inputs, report, force, progress)
+    except BaseException as exc:
+        record("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", str(exc))
         raise
-    hashes.save()
-    write_provenance(
-        ctx.path("provenance.json"),
-        config_text=config_text,
-        input_hashes=all_inputs,
-        stages=report.stages,
-        started=started,
-        status="complete",
-        synthetic=cfg.area.synthetic,
-    )
+    record("complete")
     return report
 
 

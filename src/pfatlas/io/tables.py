@@ -408,8 +408,25 @@ def warn_dropped_outside(path: str, labels: Sequence, what: str, total: int) -> 
     warnings.warn(
         f"{path}: {len(labels)} of {total} {what} outside the study area dropped: {format_list(labels)}",
         PfatlasWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
+
+
+def keep_inside(
+    out: pd.DataFrame, inside: np.ndarray, labels: Sequence, path: str, what: str, gbox: GeoBox
+) -> pd.DataFrame:
+    """The rows of ``out`` inside the grid; a warning naming those dropped, an error if none is left."""
+    if not inside.any():
+        raise InputError(
+            f"none of the {len(out)} {what} lies inside the study area "
+            f"(grid bounds {tuple(round(v) for v in gbox.extent.boundingbox)} in {gbox.crs})",
+            path=path,
+        )
+    if not inside.all():
+        warn_dropped_outside(path, [labels[i] for i in np.flatnonzero(~inside)], what, len(out))
+        out = out[inside].reset_index(drop=True)
+    out.attrs["source"] = path
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -524,17 +541,7 @@ def read_boreholes(path: str | Path, gbox: GeoBox) -> pd.DataFrame:
         },
         columns=BOREHOLE_COLUMNS,
     )
-    if not inside.any():
-        raise InputError(
-            f"none of the {len(out)} boreholes lies inside the study area "
-            f"(grid bounds {tuple(round(v) for v in gbox.extent.boundingbox)} in {gbox.crs})",
-            path=p,
-        )
-    if not inside.all():
-        warn_dropped_outside(p, [ids[i] for i in np.flatnonzero(~inside)], "boreholes", len(out))
-        out = out[inside].reset_index(drop=True)
-    out.attrs["source"] = p
-    return out
+    return keep_inside(out, inside, ids, p, "boreholes", gbox)
 
 
 # --------------------------------------------------------------------------------------------------

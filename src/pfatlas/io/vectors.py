@@ -38,11 +38,11 @@ from pfatlas.io.tables import (
     fail_rows,
     format_list,
     grid_cells,
+    keep_inside,
     parse_number,
     parse_numbers,
     read_csv_table,
     read_point_coordinates,
-    warn_dropped_outside,
 )
 
 __all__ = [
@@ -271,17 +271,7 @@ def read_samples(
             "epoch": pd.array(epoch, dtype="str"),
         }
     )
-    if not inside.any():
-        raise InputError(
-            f"none of the {len(out)} samples lies inside the study area "
-            f"(grid bounds {tuple(round(v) for v in gbox.extent.boundingbox)} in {gbox.crs})",
-            path=p,
-        )
-    if not inside.all():
-        warn_dropped_outside(p, [labels[i] for i in np.flatnonzero(~inside)], "samples", len(out))
-        out = out[inside].reset_index(drop=True)
-    out.attrs["source"] = p
-    return out
+    return keep_inside(out, inside, labels, p, "samples", gbox)
 
 
 def _match_classes(p, rows, where, values, classes: dict[int, str]) -> tuple[list[int], list[str]]:

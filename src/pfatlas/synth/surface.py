@@ -23,6 +23,7 @@ from rasterio.features import rasterize
 from scipy import ndimage
 
 from pfatlas.io.cog import ClassInfo
+from pfatlas.synth.ground import UNIT_NAMES
 from pfatlas.synth.terrain import from_strike_frame, valley_axis
 
 __all__ = [
@@ -55,14 +56,6 @@ LANDCOVER_CLASSES = (
 )
 CLASS_NAMES = {c.value: c.name for c in LANDCOVER_CLASSES}
 
-UNIT_NAMES = (
-    "alluvial plain",
-    "marsh lowland",
-    "alluvial-proluvial fan",
-    "colluvial slope",
-    "moraine",
-    "bedrock hills",
-)
 UNIT_CLASSES = (
     ClassInfo(0, UNIT_NAMES[0], (245, 222, 150)),
     ClassInfo(1, UNIT_NAMES[1], (120, 190, 170)),
