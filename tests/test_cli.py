@@ -7,7 +7,7 @@ import pytest
 
 from pfatlas.cli.main import main
 
-COMMANDS = ["template-config", "validate", "build", "terrain", "demo"]
+COMMANDS = ["template-config", "validate", "build", "terrain", "demo", "score"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -15,6 +15,7 @@ from pfatlas import __version__
 from pfatlas.cli import build as build_cmd
 from pfatlas.cli import config as config_cmd
 from pfatlas.cli import demo as demo_cmd
+from pfatlas.cli import score as score_cmd
 from pfatlas.cli import terrain as terrain_cmd
 from pfatlas.cli.options import setup_logging, stderr, stdout
 from pfatlas.errors import PfatlasError
@@ -56,6 +57,7 @@ config_cmd.register(app, _state)
 build_cmd.register(app, _state)
 terrain_cmd.register(app, _state)
 demo_cmd.register(app, _state)
+score_cmd.register(app, _state)
 
 
 def main(argv: list[str] | None = None) -> int:

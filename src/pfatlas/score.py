@@ -1,0 +1,122 @@
+"""Scoring an atlas against the hidden truth of the synthetic demo (``pfatlas score OUT``).
+
+This is the only code that reads ``OUT/inputs/truth/``; the pipeline never does. Each metric is
+computed from the rasters over the cells where both the atlas and the truth have a value, and
+compared with the target the issues set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from pfatlas.errors import MissingInputError
+
+__all__ = ["Score", "score_atlas"]
+
+
+@dataclass(frozen=True)
+class Score:
+    epoch: str
+    metric: str
+    value: float
+    target: str
+    passed: bool | None
+    cells: int
+
+
+def _read(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        a = src.read(1, masked=True)
+        return a.astype("float64").filled(np.nan)
+
+
+def _pairs(out: Path, truth: Path, epoch: str, layer: str):
+    p, t = out / epoch / f"{layer}.tif", truth / epoch / f"{layer}.tif"
+    if not (p.exists() and t.exists()):
+        return None
+    a, b = _read(p), _read(t)
+    ok = np.isfinite(a) & np.isfinite(b)
+    return a, b, ok
+
+
+def _agreement(a, b, ok):
+    return float(np.mean(a[ok] == b[ok]))
+
+
+def _rmse(a, b, ok):
+    return float(np.sqrt(np.mean((a[ok] - b[ok]) ** 2)))
+
+
+def _bias(a, b, ok):
+    return float(np.mean(a[ok] - b[ok]))
+
+
+def _median_rel(a, b, ok):
+    ok = ok & (b > 0)
+    return float(np.median(np.abs(a[ok] - b[ok]) / b[ok]))
+
+
+# (layer, metric name, function, target text, pass test)
+_METRICS: list[tuple[str, str, Callable, str, Callable[[float], bool] | None]] = [
+    ("landcover", "land cover overall accuracy vs truth map", _agreement, ">= 0.90", lambda v: v >= 0.90),
+    ("magt", "MAGT RMSE vs truth map [degC]", _rmse, "<= 0.5", lambda v: v <= 0.5),
+    ("magt", "MAGT bias vs truth map [degC]", _bias, "-", None),
+    ("permafrost", "permafrost yes/no agreement", _agreement, ">= 0.95", lambda v: v >= 0.95),
+    ("thermal_stability", "thermal stability class agreement", _agreement, "-", None),
+    ("alt", "ALT median absolute relative error", _median_rel, "<= 0.15", lambda v: v <= 0.15),
+    ("ice_class", "ice class agreement", _agreement, "-", None),
+]
+
+
+def score_atlas(out: str | Path) -> list[Score]:
+    """Score the layers of the atlas in ``out`` that have a truth in ``out/inputs/truth``.
+
+    Returns one :class:`Score` per metric and epoch; also writes them to ``out/score.json``.
+    """
+    out = Path(out)
+    truth = out / "inputs" / "truth"
+    if not truth.is_dir():
+        raise MissingInputError(
+            "no truth folder: scoring needs the output of `pfatlas demo` (synthetic inputs with truth)",
+            path=truth,
+        )
+    epochs = sorted(p.name for p in truth.iterdir() if p.is_dir())
+    scores: list[Score] = []
+    for epoch in epochs:
+        for layer, name, fn, target, test in _METRICS:
+            pair = _pairs(out, truth, epoch, layer)
+            if pair is None:
+                continue
+            a, b, ok = pair
+            if not ok.any():
+                continue
+            v = fn(a, b, ok)
+            scores.append(
+                Score(epoch, name, v, target, None if test is None else bool(test(v)), int(ok.sum()))
+            )
+        pair = _pairs(out, truth, epoch, "ice_volume")
+        if pair is not None:
+            a, b, _ = pair
+            total_a, total_b = float(np.nansum(a)), float(np.nansum(b))
+            rel = (total_a - total_b) / total_b if total_b else float("nan")
+            scores.append(
+                Score(
+                    epoch,
+                    "total ground-ice volume, relative difference",
+                    rel,
+                    "within +-0.15",
+                    abs(rel) <= 0.15,
+                    0,
+                )
+            )
+    tmp = out / ".score.json.tmp"
+    tmp.write_text(json.dumps([asdict(s) for s in scores], indent=1))
+    os.replace(tmp, out / "score.json")
+    return scores
