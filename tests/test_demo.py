@@ -9,7 +9,9 @@ import rasterio
 
 from pfatlas.cli.main import main
 
-pytestmark = pytest.mark.slow
+# The demo warns on purpose (classes without training samples or boreholes, units without logs):
+# those warnings are shown, not turned into errors, here.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("default::pfatlas.errors.PfatlasWarning")]
 
 LAYERS = (
     "landcover",

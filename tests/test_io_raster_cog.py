@@ -160,3 +160,19 @@ def test_sample_points(tmp_path):
                      units="m", long_name="z")  # fmt: skip
     p = write_cog(z, tmp_path / "z.tif", gbox=GRID, units="m", description="z")
     np.testing.assert_array_equal(sample_points(p, [0, 5], [0, 7]), [0.0, 5 * GRID.shape[1] + 7])
+
+
+def test_file_on_the_grid_reads_exactly_with_any_resampling(tmp_path):
+    # the aligned fast path: a file on the grid comes back cell for cell, nodata -> fill
+    data = np.arange(GRID.shape[0] * GRID.shape[1], dtype="f4").reshape(GRID.shape)
+    data[5, 7] = -9999
+    p = tmp_path / "on_grid.tif"
+    ny, nx = GRID.shape
+    with rasterio.open(p, "w", driver="GTiff", width=nx, height=ny, count=1, dtype="float32",
+                       crs=GRID.crs.to_wkt(), transform=GRID.affine, nodata=-9999) as dst:  # fmt: skip
+        dst.write(data, 1)
+    expected = data.copy()
+    expected[5, 7] = np.nan
+    for resampling in ("nearest", "bilinear"):
+        got = read_to_grid(p, GRID, resampling=resampling, chunks=50).values
+        np.testing.assert_array_equal(got, expected)

@@ -8,6 +8,7 @@ reused. Later stages (land cover, MAGT, ...) plug in by adding records to :func:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from pfatlas.io.cog import ClassInfo, Layer, write_cog, write_cogs
 from pfatlas.io.raster import band_max, read_to_grid, sample_points
 
 __all__ = ["Stage", "stages_for"]
+
+log = logging.getLogger("pfatlas.build")
 
 
 @dataclass(frozen=True)
@@ -337,4 +340,23 @@ def stages_for(ctx: BuildContext) -> list[Stage]:
                     description=f"Landsat growing-season composite {e.label}",
                 )
             )
-    return stages
+    from pfatlas.build import stage_activelayer, stage_groundice, stage_landcover, stage_magt
+
+    for module in (stage_landcover, stage_magt, stage_activelayer, stage_groundice):
+        stages.extend(module.stages(ctx))
+    return _runnable(stages)
+
+
+def _runnable(stages: list[Stage]) -> list[Stage]:
+    """The stages whose upstream stages all exist (an input the config does not name removes the
+    stages that need it, and everything downstream of them)."""
+    kept: list[Stage] = []
+    names: set[str] = set()
+    for stage in stages:
+        missing = [d for d in stage.depends if d not in names]
+        if missing:
+            log.info("%s: skipped (needs %s, which this config cannot run)", stage.name, ", ".join(missing))
+            continue
+        kept.append(stage)
+        names.add(stage.name)
+    return kept

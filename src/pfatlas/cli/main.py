@@ -8,6 +8,7 @@ the message says so, and ``--debug`` shows its traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -64,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and exit with its status (returns it instead when ``argv`` is given)."""
     command = typer.main.get_command(app)
     try:
-        # standalone mode: click prints usage errors itself (exit 2) and turns Ctrl-C into exit 1
-        command.main(args=argv, prog_name="pfatlas", standalone_mode=True)
+        # standalone mode: click prints usage errors itself (exit 2) and turns Ctrl-C into exit 1;
+        # the warning display the command sets up is undone on the way out
+        with warnings.catch_warnings():
+            command.main(args=argv, prog_name="pfatlas", standalone_mode=True)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

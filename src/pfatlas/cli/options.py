@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.logging import RichHandler
+
+from pfatlas.errors import PfatlasWarning
 
 __all__ = ["stderr", "stdout", "setup_logging", "stage_progress"]
 
@@ -22,10 +25,14 @@ def setup_logging(verbosity: int) -> None:
     root = logging.getLogger("pfatlas")
     root.handlers[:] = [RichHandler(console=stderr, show_path=False, show_time=False)]
     root.setLevel(level)
-    logging.captureWarnings(True)
-    warn_log = logging.getLogger("py.warnings")
-    warn_log.handlers[:] = [RichHandler(console=stderr, show_path=False, show_time=False)]
-    warn_log.setLevel(logging.WARNING if verbosity >= 0 else logging.ERROR)
+    quiet = verbosity < 0
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        # a warning is for the user: one line with what is wrong, not the source line that said it
+        if not quiet or not issubclass(category, PfatlasWarning):
+            stderr.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+    warnings.showwarning = show
 
 
 @contextmanager

@@ -23,5 +23,5 @@ def register(app: typer.Typer, state: dict) -> None:
         stdout.print(f"{'epoch':<7}{'metric':<48}{'value':>9}  {'target':<14}{'':<6}")
         for s in scores:
             mark = "" if s.passed is None else ("pass" if s.passed else "MISS")
-            stdout.print(f"{s.epoch:<7}{s.metric:<48}{s.value:>9.3f}  {s.target:<14}{mark:<6}")
+            stdout.print(f"{s.epoch:<7}{s.metric:<48}{s.value:>9.3f}  {s.target:<14}{mark:<6}", markup=False)
         stdout.print(f"written to {Path(out) / 'score.json'}")

@@ -146,6 +146,9 @@ class LandCoverConfig(_Section):
     n_estimators: int = Field(300, ge=10)
     seed: int = 0
     validation_fraction: float = Field(0.3, gt=0, lt=1)  # held-out share of the samples
+    # radii [m] of the local-relief features (elevation minus the window mean); the largest also sets
+    # the window of the height-above-local-minimum feature
+    relief_radii_m: list[float] = Field(default_factory=lambda: [150.0, 1000.0], min_length=1)
 
     @field_validator("classes")
     @classmethod
@@ -164,6 +167,7 @@ class MagtConfig(_Section):
     n_estimators: int = Field(500, ge=10)
     seed: int = 0
     cv_block_km: float = Field(5.0, gt=0)  # block size of the spatially blocked CV [km]
+    cv_n_estimators: int = Field(50, ge=10)  # trees of the forests refitted in each CV fold
 
 
 class ThermalStabilityConfig(_Section):

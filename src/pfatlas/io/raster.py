@@ -103,6 +103,9 @@ def _warp_block(
     # and reproject() into a bare numpy array toggles warning filters, which is not thread-safe).
     with rasterio.Env(GDAL_NUM_THREADS=1), rasterio.open(path) as src:
         nodata = src.nodata if src_nodata is None else src_nodata
+        window = _aligned_window(src, dst_crs_wkt, dst_transform, shape)
+        if window is not None:
+            return _read_aligned(src, band, window, nodata, dtype, fill)
         with (
             rasterio.MemoryFile() as mem,
             mem.open(
@@ -124,6 +127,42 @@ def _warp_block(
                 resampling=Resampling[resampling],
             )
             return dst.read(1)
+
+
+def _aligned_window(src, dst_crs_wkt: str, dst_transform: tuple, shape: tuple[int, int]):
+    """The source window that is exactly the destination block, or None.
+
+    When a file is already on the grid (same CRS, same north-up cell size, whole-cell offset) and
+    holds the whole block, reading the window gives what any resampling would, without a warp.
+    """
+    st, dt_ = src.transform, rasterio.Affine(*dst_transform[:6])
+    if st.b != 0 or st.d != 0 or dt_.b != 0 or dt_.d != 0:
+        return None
+    if not (
+        np.isclose(st.a, dt_.a, rtol=0, atol=1e-9 * abs(dt_.a))
+        and np.isclose(st.e, dt_.e, rtol=0, atol=1e-9 * abs(dt_.e))
+    ):
+        return None
+    col = (dt_.c - st.c) / st.a
+    row = (dt_.f - st.f) / st.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    col, row = int(round(col)), int(round(row))
+    if col < 0 or row < 0 or col + shape[1] > src.width or row + shape[0] > src.height:
+        return None
+    if src.crs is None or src.crs != rasterio.crs.CRS.from_wkt(dst_crs_wkt):
+        return None
+    return rasterio.windows.Window(col, row, shape[1], shape[0])
+
+
+def _read_aligned(src, band: int, window, nodata, dtype: str, fill: float) -> np.ndarray:
+    data = src.read(band, window=window)
+    out = data.astype(dtype, copy=False)
+    if nodata is not None:
+        bad = np.isnan(data) if np.isnan(nodata) else data == nodata
+        if bad.any():
+            out[bad] = fill  # `out` is this task's own array (a fresh read, or its cast copy)
+    return out
 
 
 def read_to_grid(

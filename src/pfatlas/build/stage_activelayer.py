@@ -1,0 +1,287 @@
+"""Build stage ``active_layer/<epoch>``: calibrated Stefan (or Kudryavtsev) ALT map and its tables.
+
+Reads ``grid/dem.tif``, ``<epoch>/landcover.tif``, ``permafrost.tif``, ``magt.tif`` (Kudryavtsev),
+``composite/lst.tif`` (thawing index from LST) and ``tables/boreholes.csv``; writes
+``<epoch>/alt.tif`` [m], ``tables/alt_calibration_<epoch>.csv``, ``tables/alt_cv_<epoch>.csv`` and
+``tables/metrics_active_layer_<epoch>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rasterio
+
+from pfatlas.activelayer.calibrate import (
+    calibration_table,
+    error_stats,
+    fit_edaphic,
+    loo_predictions,
+)
+from pfatlas.activelayer.stefan import SoilTable, active_layer_map, alt_block
+from pfatlas.activelayer.thawing_index import fit_amplitude_c, mean_over_months_factor
+from pfatlas.build.context import BuildContext
+from pfatlas.build.stages import Stage
+from pfatlas.errors import ConfigError, InputError, PfatlasWarning
+from pfatlas.io.cog import Layer, atomic_path, write_cogs
+from pfatlas.io.raster import read_to_grid, sample_points
+from pfatlas.io.table_writer import write_table
+
+__all__ = ["stages", "run_active_layer", "station_amplitude_c", "write_json"]
+
+
+def write_json(data: dict, path: Path) -> Path:
+    """Write a small JSON file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_path(path)
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def station_amplitude_c(ctx: BuildContext) -> float:
+    """Amplitude [degC] of the station's sinusoidal year (fitted to its MAAT and thawing index)."""
+    clim = ctx.cfg.climate
+    if clim.station_thawing_index_cdays is None:
+        raise ConfigError(
+            "the active-layer stage needs the reference station's air thawing index [degC day] "
+            "(with the station MAAT it fixes the amplitude of the annual temperature wave)",
+            path=ctx.cfg.source_path,
+            field="climate.station_thawing_index_cdays",
+        )
+    try:
+        return fit_amplitude_c(clim.station_maat_c, clim.station_thawing_index_cdays)
+    except ValueError as exc:
+        raise ConfigError(
+            str(exc), path=ctx.cfg.source_path, field="climate.station_thawing_index_cdays"
+        ) from None
+
+
+def _paths(ctx: BuildContext, label: str) -> dict[str, Path]:
+    p = {
+        "dem": ctx.path("grid", "dem.tif"),
+        "landcover": ctx.path(label, "landcover.tif"),
+        "permafrost": ctx.path(label, "permafrost.tif"),
+        "boreholes": ctx.path("tables", "boreholes.csv"),
+    }
+    if ctx.cfg.active_layer.method == "kudryavtsev":
+        p["magt"] = ctx.path(label, "magt.tif")
+    if ctx.cfg.climate.thawing_index_source == "lst":
+        p["lst"] = ctx.path(label, "composite", "lst.tif")
+    return p
+
+
+def _soil_table(ctx: BuildContext) -> SoilTable:
+    classes = {c.code: c.name for c in ctx.cfg.landcover.classes}
+    return SoilTable.from_config(ctx.cfg.active_layer.soils, classes)
+
+
+def _calibration_boreholes(ctx: BuildContext, label: str, paths: dict[str, Path], table: SoilTable):
+    """Natural boreholes in permafrost with a measured ALT and a class with soil parameters."""
+    bh = pd.read_csv(paths["boreholes"], dtype={"id": str})
+    sel = (bh["setting"] == "natural") & (bh["magt_c"] < 0) & np.isfinite(bh["alt_m"]) & (bh["alt_m"] > 0)
+    bh = bh[sel].copy()
+    bh["class_code"] = sample_points(paths["landcover"], bh["row"], bh["col"])
+    known = np.isfinite(bh["class_code"]) & (bh["class_code"] != 255)
+    bh = bh[known].copy()
+    bh["class_code"] = bh["class_code"].astype(int)
+    bh = bh[np.isfinite(table.k_t[bh["class_code"].to_numpy()])].copy()
+    if "lst" in paths:
+        bh["lst_c"] = sample_points(paths["lst"], bh["row"], bh["col"])
+        bh = bh[np.isfinite(bh["lst_c"])].copy()
+    if "magt" in paths:
+        bh["magt_map_c"] = sample_points(paths["magt"], bh["row"], bh["col"])
+    return bh
+
+
+def _forcing_mean_at(ctx: BuildContext, bh: pd.DataFrame, amplitude: float) -> np.ndarray:
+    clim = ctx.cfg.climate
+    if clim.thawing_index_source == "lst":
+        return bh["lst_c"].to_numpy() - amplitude * mean_over_months_factor(ctx.cfg.composite.months)
+    z = bh["elevation_m"].to_numpy(dtype="float64")
+    return clim.station_maat_c - clim.lapse_rate_c_per_km * (z - clim.station_elevation_m) / 1000.0
+
+
+def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
+    """Run the stage for one epoch (see the module docstring)."""
+    cfg, al = ctx.cfg, ctx.cfg.active_layer
+    paths = _paths(ctx, label)
+    amplitude = station_amplitude_c(ctx)
+    surface = cfg.climate.thawing_index_source == "lst"
+    table = _soil_table(ctx)
+    kw = dict(amplitude_c=amplitude, surface=surface, latent_heat_j_kg=al.latent_heat_j_kg, method=al.method)
+
+    # --- calibration at the boreholes (small table) ---
+    bh = _calibration_boreholes(ctx, label, paths, table)
+    if al.calibration != "none" and len(bh) == 0:
+        raise InputError(
+            "no natural borehole in permafrost (magt_c < 0) with a measured alt_m on a land-cover class "
+            "with soil parameters: the edaphic factor cannot be calibrated "
+            '(add measured ALT or set active_layer.calibration = "none")',
+            path=cfg.inputs.boreholes,
+            field="alt_m",
+        )
+    codes = bh["class_code"].to_numpy(dtype="uint8")
+    raw = alt_block(
+        codes,
+        _forcing_mean_at(ctx, bh, amplitude),
+        np.ones(len(bh), dtype="uint8"),
+        bh["magt_map_c"].to_numpy() if "magt_map_c" in bh else None,
+        params=table.params(),
+        **kw,
+    ).astype("float64")
+    good = np.isfinite(raw) & (raw > 0)
+    if (~good).any():
+        warnings.warn(
+            f"{int((~good).sum())} calibration borehole(s) ({', '.join(bh['id'][~good][:10])}) have no "
+            f"modelled ALT ({al.method} undefined there) and are left out of the calibration",
+            PfatlasWarning,
+            stacklevel=2,
+        )
+    bh, raw, codes = bh[good], raw[good], codes[good]
+    obs = bh["alt_m"].to_numpy(dtype="float64")
+    fit = fit_edaphic(obs, raw, codes, table.codes(), al.calibration)
+    loo = loo_predictions(obs, raw, codes, table.codes(), al.calibration)
+    cal_table = calibration_table(obs, raw, codes, fit, table.names)
+    cv = pd.DataFrame(
+        {
+            "id": bh["id"].to_numpy(),
+            "class_code": codes.astype(int),
+            "class_name": [table.names[c] for c in codes],
+            "alt_observed_m": obs,
+            "alt_uncalibrated_m": raw,
+            "alt_fitted_m": np.array([fit.factor_for(c) for c in codes]) * raw,
+            "alt_loo_m": loo,
+            "error_loo_m": loo - obs,
+            "rel_error_loo": (loo - obs) / obs,
+        }
+    )
+
+    # --- the map ---
+    rd = lambda p, **k: read_to_grid(p, ctx.gbox, resampling="nearest", chunks=ctx.chunk, **k)  # noqa: E731
+    lc = rd(paths["landcover"], dtype="uint8", fill=255)
+    pf = rd(paths["permafrost"], dtype="uint8", fill=255)
+    if surface:
+        mean = rd(paths["lst"]) - amplitude * mean_over_months_factor(cfg.composite.months)
+    else:
+        dem = rd(paths["dem"])
+        c = cfg.climate
+        mean = c.station_maat_c - c.lapse_rate_c_per_km * (dem - c.station_elevation_m) / 1000.0
+    magt = rd(paths["magt"]) if "magt" in paths else None
+    alt = active_layer_map(lc, mean, pf, table.with_factors(fit.factors), magt=magt, **kw)
+    out_path = ctx.path(label, "alt.tif")
+    source = "LST (Landsat) surface" if surface else f"air ({cfg.climate.station_name} + lapse rate)"
+    written = write_cogs(
+        [
+            Layer(
+                alt,
+                out_path,
+                "m",
+                f"active-layer thickness, {al.method} with {source} thawing index, edaphic factor "
+                f"{al.calibration} (NaN: no permafrost or no soil parameters), epoch {label}",
+                tags=ctx.tags,
+            )
+        ],
+        gbox=ctx.gbox,
+    )
+
+    # --- report ---
+    metrics = _map_metrics(out_path, paths, table)
+    val = _validation(ctx, out_path)
+    metrics.update(
+        {
+            "epoch": label,
+            "method": al.method,
+            "thawing_index_source": cfg.climate.thawing_index_source,
+            "calibration": al.calibration,
+            "station_amplitude_c": amplitude,
+            "edaphic_factor_overall": fit.overall,
+            "edaphic_factors": {table.names[c]: f for c, f in fit.factors.items()},
+            "fit": error_stats(cv["alt_fitted_m"], obs),
+            "loo_cv": error_stats(loo, obs),
+            "uncalibrated": error_stats(raw, obs),
+            "validation_boreholes": val,
+        }
+    )
+    syn = cfg.area.synthetic
+    written += [
+        write_table(cal_table, ctx.path("tables", f"alt_calibration_{label}.csv"), synthetic=syn),
+        write_table(cv, ctx.path("tables", f"alt_cv_{label}.csv"), synthetic=syn),
+        write_json(metrics, ctx.path("tables", f"metrics_active_layer_{label}.json")),
+    ]
+    return written
+
+
+def _map_metrics(alt_path: Path, paths: dict[str, Path], table: SoilTable) -> dict:
+    """Percentiles of the map, and a warning if the model left permafrost cells with a soil blank."""
+    with (
+        rasterio.open(alt_path) as a,
+        rasterio.open(paths["permafrost"]) as p,
+        rasterio.open(paths["landcover"]) as lc,
+    ):
+        alt = a.read(1)
+        expected = (p.read(1) == 1) & np.isfinite(table.k_t)[lc.read(1)]
+    finite = np.isfinite(alt)
+    holes = int((expected & ~finite).sum())
+    if holes:
+        warnings.warn(
+            f"{holes} permafrost cell(s) with soil parameters got no ALT (the model is undefined there: "
+            f"check the soil table); they are NaN in {alt_path.name}",
+            PfatlasWarning,
+            stacklevel=3,
+        )
+    v = alt[finite]
+    pct = np.percentile(v, [5, 25, 50, 75, 95]).tolist() if v.size else [float("nan")] * 5
+    return {
+        "map_cells": int(v.size),
+        "map_percentiles_m": dict(zip(["p5", "p25", "p50", "p75", "p95"], pct, strict=True)),
+        "map_cells_undefined": holes,
+    }
+
+
+def _validation(ctx: BuildContext, alt_path: Path) -> dict:
+    """Error of the map at the held-out boreholes (reported only, never fitted)."""
+    path = ctx.path("tables", "boreholes_validation.csv")
+    if not path.exists():
+        return {"n": 0}
+    vb = pd.read_csv(path, dtype={"id": str})
+    vb = vb[(vb["setting"] == "natural") & np.isfinite(vb["alt_m"])]
+    if vb.empty:
+        return {"n": 0}
+    pred = sample_points(alt_path, vb["row"], vb["col"])
+    return error_stats(pred, vb["alt_m"].to_numpy(dtype="float64"))
+
+
+def stages(ctx: BuildContext) -> list[Stage]:
+    """One ``active_layer/<epoch>`` stage per epoch."""
+    out = []
+    for e in ctx.cfg.epochs:
+        label = e.label
+
+        def run(c: BuildContext, label=label) -> list[Path]:
+            return run_active_layer(c, label)
+
+        def inputs(c: BuildContext, label=label) -> list[Path]:
+            return list(_paths(c, label).values())
+
+        def params(c: BuildContext) -> dict:
+            return c.cfg.model_dump(
+                mode="json", include={"active_layer", "climate", "landcover", "composite"}
+            )
+
+        out.append(
+            Stage(
+                f"active_layer/{label}",
+                run,
+                inputs=inputs,
+                params=params,
+                depends=("dem", "boreholes", f"landcover/{label}", f"magt/{label}"),
+                description=f"active-layer thickness ({ctx.cfg.active_layer.method}) {label}",
+            )
+        )
+    return out

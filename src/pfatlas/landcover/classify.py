@@ -1,0 +1,293 @@
+"""Random Forest land-cover classification: sample split, fitting, and lazy chunked prediction.
+
+Fitting is a global step on the small table of sample features (scikit-learn,
+``RandomForestClassifier``, seeded). Prediction runs per chunk with scikit-learn's own
+``predict_proba``: the fitted forests (a few hundred small trees, well under a few MB pickled) are
+carried by every dask task, each task predicts its cells in one process (``n_jobs=1``) and the
+parallelism is dask's threads (scikit-learn's tree code releases the GIL). The class of a cell is
+the column of the largest probability (the first on a tie, as ``predict``), so the map is
+scikit-learn's ``predict``, cell for cell, whatever the chunking.
+
+Holes in the composite (cells where no clear look exists, every spectral feature NaN) are not left
+as holes: they are classified by a second forest trained on the same samples with the terrain
+features only. Cells with some but not all features NaN use the main forest, whose trees send a
+missing value to the side learned in training (scikit-learn >= 1.4; to the child with more
+samples when the feature had no missing value in training). Only cells where every feature is
+NaN (outside the DEM) are nodata.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dask.array as dsa
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+from sklearn.ensemble import RandomForestClassifier
+
+from pfatlas.errors import InputError, PfatlasWarning
+from pfatlas.io.cog import CLASS_NODATA
+
+__all__ = [
+    "LandCoverModel",
+    "split_samples",
+    "check_training",
+    "fit_landcover_model",
+    "forest_predict",
+    "predict_features",
+    "classify",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class LandCoverModel:
+    """What prediction needs: the two fitted forests, class codes and feature layout.
+
+    ``rf`` uses every feature (stack order); ``rf_terrain`` only the columns ``terrain`` of the
+    stack. Both are fitted with ``n_jobs=1`` (each dask task predicts in one thread) and share
+    ``classes_`` = ``codes``. The whole object is what the dask tasks carry (picklable; a forest of
+    300 trees on ~130 samples pickles to about 1 MB).
+    """
+
+    codes: tuple[int, ...]  # class code of each probability column
+    feature_names: tuple[str, ...]
+    spectral: tuple[int, ...]  # stack columns of the spectral features
+    terrain: tuple[int, ...]  # stack columns of the terrain features
+    rf: RandomForestClassifier
+    rf_terrain: RandomForestClassifier
+
+    @property
+    def feature_importance(self) -> dict[str, float]:
+        """Mean decrease in impurity of each feature in the main forest [1, sums to 1]."""
+        return dict(zip(self.feature_names, map(float, self.rf.feature_importances_), strict=True))
+
+
+def split_samples(codes, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified split of sample indices into training and held-out validation.
+
+    Per class (in code order), the samples are shuffled (numpy ``default_rng(seed)``) and
+    ``round(fraction * n)`` of them are held out, but always leaving at least one for training (a
+    class with a single sample is only trained on).
+
+    Returns
+    -------
+    (train, validation)
+        Sorted integer index arrays into ``codes``.
+    """
+    codes = np.asarray(codes)
+    rng = np.random.default_rng(seed)
+    train, val = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for c in np.unique(codes):
+        idx = np.flatnonzero(codes == c)
+        idx = idx[rng.permutation(idx.size)]
+        n_val = min(int(np.floor(fraction * idx.size + 0.5)), idx.size - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def check_training(
+    train_codes, class_names: dict[int, str], epoch: str, *, min_samples: int = 10, path=None
+) -> None:
+    """Refuse a training set too small to fit; warn about classes that cannot be predicted.
+
+    Raises
+    ------
+    InputError
+        Fewer than 2 classes or fewer than ``min_samples`` training samples in the epoch.
+    """
+    train_codes = np.asarray(train_codes)
+    present = sorted(set(train_codes.tolist()))
+    if len(present) < 2 or train_codes.size < min_samples:
+        counts = ", ".join(f"'{class_names.get(c, c)}': {int(np.sum(train_codes == c))}" for c in present)
+        raise InputError(
+            f"epoch '{epoch}' has {train_codes.size} training sample(s) in {len(present)} class(es) "
+            f"({counts or 'none'}); the land-cover classifier needs at least 2 classes and "
+            f"{min_samples} training samples",
+            path=path,
+            field="class",
+        )
+    absent = [name for code, name in class_names.items() if code not in present]
+    if absent:
+        import warnings
+
+        warnings.warn(
+            f"epoch '{epoch}': no training sample of class(es) {', '.join(repr(a) for a in absent)}; "
+            "they cannot appear in the land-cover map of this epoch",
+            PfatlasWarning,
+            stacklevel=2,
+        )
+
+
+def fit_landcover_model(
+    X: np.ndarray,
+    y: np.ndarray,
+    feature_names: Sequence[str],
+    spectral_names: Sequence[str],
+    *,
+    n_estimators: int = 300,
+    seed: int = 0,
+) -> LandCoverModel:
+    """Fit the main forest (all features) and the terrain-only forest for composite holes.
+
+    Parameters
+    ----------
+    X
+        Training features, shape ``(n, n_features)`` (NaN allowed).
+    y
+        Class codes of the training samples.
+    feature_names
+        Names of the columns of ``X`` (the stack's ``feature`` coordinate).
+    spectral_names
+        The names among them that come from the composite (NaN together under persistent cloud).
+    n_estimators, seed
+        Trees per forest and the random seed (config ``landcover``).
+    """
+    names = tuple(feature_names)
+    spectral = tuple(i for i, n in enumerate(names) if n in set(spectral_names))
+    terrain = tuple(i for i in range(len(names)) if i not in spectral)
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+
+    def forest() -> RandomForestClassifier:
+        return RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1)
+
+    rf = forest().fit(X, y)
+    rf_t = forest().fit(X[:, terrain], y)
+    if not np.array_equal(rf.classes_, rf_t.classes_):  # pragma: no cover - same y, same classes
+        raise RuntimeError("the two forests disagree on the classes")
+    return LandCoverModel(
+        codes=tuple(int(c) for c in rf.classes_),
+        feature_names=names,
+        spectral=spectral,
+        terrain=terrain,
+        rf=rf,
+        rf_terrain=rf_t,
+    )
+
+
+_BATCH = 65_536  # cells per predict_proba call: each tree's (cells x classes) output stays in cache
+
+
+def _winner(rf: RandomForestClassifier, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column of the most probable class (first on a tie, as ``rf.predict``) and its probability."""
+    index = np.empty(X.shape[0], dtype=np.int64)
+    prob = np.empty(X.shape[0], dtype=np.float64)
+    for start in range(0, X.shape[0], _BATCH):
+        proba = rf.predict_proba(X[start : start + _BATCH])
+        best = np.argmax(proba, axis=1)
+        index[start : start + best.size] = best
+        prob[start : start + best.size] = np.take_along_axis(proba, best[:, None], axis=1)[:, 0]
+    return index, prob
+
+
+def forest_predict(X: np.ndarray, model: LandCoverModel) -> tuple[np.ndarray, np.ndarray]:
+    """Predict a table of features: (column index into ``model.codes``, -1 for none; probability).
+
+    Cells with at least one spectral feature (or every cell, when the model has no spectral
+    feature) go to the main forest, cells with terrain features only to the terrain forest, cells
+    with no feature at all to none.
+
+    Parameters
+    ----------
+    X
+        Features, shape ``(n, n_features)`` in the model's feature order, float32 (NaN allowed).
+
+    Returns
+    -------
+    (index, probability)
+        int64 and float32 arrays of length ``n``; probability [1] of the predicted class, NaN where
+        every feature is NaN.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    present = ~np.isnan(X)
+    spectral = list(model.spectral)
+    main = present.any(axis=1)
+    hole = np.zeros_like(main)
+    if spectral:
+        hole = main & ~present[:, spectral].any(axis=1)
+        main &= ~hole
+    index = np.full(X.shape[0], -1, dtype=np.int64)
+    prob = np.full(X.shape[0], np.nan, dtype=np.float64)
+    if main.any():
+        index[main], prob[main] = _winner(model.rf, X[main])
+    if hole.any():
+        index[hole], prob[hole] = _winner(model.rf_terrain, X[np.ix_(hole, model.terrain)])
+    return index, prob.astype(np.float32)
+
+
+def predict_features(X: np.ndarray, model: LandCoverModel) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted class codes (uint8, 255 where no feature) and their probability [1] for a table."""
+    index, prob = forest_predict(X, model)
+    lut = np.append(np.asarray(model.codes, dtype=np.uint8), np.uint8(CLASS_NODATA))
+    return lut[index], prob  # index -1 picks the nodata entry
+
+
+def _predict_block(block: np.ndarray, model: LandCoverModel) -> np.ndarray:
+    """(2, by, bx) float32: predicted class code (NaN = none) and its probability, for one chunk."""
+    nf, by, bx = block.shape
+    X = np.ascontiguousarray(block.reshape(nf, by * bx).T)
+    index, prob = forest_predict(X, model)
+    codes = np.append(np.asarray(model.codes, dtype=np.float32), np.float32(np.nan))
+    return np.stack([codes[index].reshape(by, bx), prob.reshape(by, bx)])
+
+
+def classify(stack: xr.DataArray, model: LandCoverModel) -> xr.Dataset:
+    """Classify every cell of a feature stack (lazy on dask, one task per chunk).
+
+    Parameters
+    ----------
+    stack
+        Features, dims ``(feature, y, x)`` in the model's feature order (from
+        :func:`pfatlas.landcover.features.landcover_features`).
+    model
+        From :func:`fit_landcover_model`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``landcover`` (uint8 class codes, 255 where no feature exists) and
+        ``landcover_probability`` (float32 [1], probability of the predicted class, NaN there).
+    """
+    names = tuple(str(n) for n in stack["feature"].values)
+    if names != model.feature_names:
+        raise InputError(
+            f"feature stack {names} does not match the model's features {model.feature_names}",
+            field="feature",
+        )
+    data = stack.data
+    if isinstance(data, dsa.Array):
+        data = data.rechunk({0: -1})
+        token = tokenize(pickle.dumps(model), data.name)
+        out = dsa.map_blocks(
+            _predict_block,
+            data,
+            model=model,
+            dtype=np.float32,
+            chunks=((2,), *data.chunks[1:]),
+            meta=np.array((), dtype=np.float32).reshape((0, 0, 0)),
+            name=f"landcover-predict-{token}",
+        )
+    else:
+        out = _predict_block(np.asarray(data, dtype=np.float32), model)
+    code = out[0]
+    code = np.where(np.isnan(code), CLASS_NODATA, code).astype(np.uint8)
+    coords = {k: v for k, v in stack.coords.items() if k != "feature"}
+    lc = xr.DataArray(
+        code,
+        dims=("y", "x"),
+        coords=coords,
+        name="landcover",
+        attrs={"units": "class", "long_name": "land cover (Random Forest)", "nodata": CLASS_NODATA},
+    )
+    pr = xr.DataArray(
+        out[1],
+        dims=("y", "x"),
+        coords=coords,
+        name="landcover_probability",
+        attrs={"units": "1", "long_name": "Random Forest probability of the predicted land-cover class"},
+    )
+    return xr.Dataset({"landcover": lc, "landcover_probability": pr})

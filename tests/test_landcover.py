@@ -1,0 +1,354 @@
+"""Land cover (stage 4): features, forests, accuracy measures and the build stage."""
+
+import json
+import shutil
+import warnings
+
+import dask.array as dsa
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import xarray as xr
+from sklearn.ensemble import RandomForestClassifier
+
+from pfatlas.errors import InputError, PfatlasWarning
+from pfatlas.grid import grid_from_bbox, wrap_on_grid
+from pfatlas.landcover import (
+    SPECTRAL_FEATURES,
+    assess_accuracy,
+    check_training,
+    classify,
+    features_at,
+    fit_landcover_model,
+    landcover_features,
+    predict_features,
+    split_samples,
+)
+from pfatlas.landcover.classify import flatten_forest, forest_predict
+from pfatlas.landcover.features import point_features, window_features_kernel, window_radius_cells
+
+G = grid_from_bbox((99.0, 38.0, 99.06, 38.04))  # about 180 x 150 cells of 30 m
+
+
+# --- sample split ---------------------------------------------------------------------------
+
+
+def test_split_is_stratified_seeded_and_keeps_one_for_training():
+    codes = np.array([1] * 20 + [2] * 10 + [3] * 3 + [4])
+    tr, va = split_samples(codes, 0.3, seed=5)
+    assert sorted(np.concatenate([tr, va]).tolist()) == list(range(codes.size))
+    # round(0.3 n) per class: 6 of 20, 3 of 10, 1 of 3; a single sample is only trained on
+    assert [int(np.sum(codes[va] == c)) for c in (1, 2, 3, 4)] == [6, 3, 1, 0]
+    tr2, va2 = split_samples(codes, 0.3, seed=5)
+    assert np.array_equal(va, va2) and np.array_equal(tr, tr2)
+    assert not np.array_equal(va, split_samples(codes, 0.3, seed=6)[1])
+    tr0, va0 = split_samples(np.array([], dtype=int), 0.3, 0)
+    assert tr0.size == 0 and va0.size == 0
+
+
+# --- accuracy -------------------------------------------------------------------------------
+
+
+def test_accuracy_of_a_hand_computed_matrix():
+    # Congalton & Green style example: rows reference, columns map
+    cm = np.array([[45, 4, 1], [6, 30, 4], [0, 2, 8]])
+    ref, pred = [], []
+    for i in range(3):
+        for j in range(3):
+            ref += [i + 1] * cm[i, j]
+            pred += [j + 1] * cm[i, j]
+    r = assess_accuracy(ref, pred, [1, 2, 3, 9], ["a", "b", "c", "never"])
+    assert r.matrix[:3, :3].tolist() == cm.tolist() and r.matrix[3].sum() == 0 and r.matrix[:, 3].sum() == 0
+    n = 100
+    oa = 83 / n
+    pe = (50 * 51 + 40 * 36 + 10 * 13) / n**2  # row x column sums
+    np.testing.assert_allclose(r.overall_accuracy, oa, rtol=1e-12)
+    np.testing.assert_allclose(r.kappa, (oa - pe) / (1 - pe), rtol=1e-12)
+    np.testing.assert_allclose(r.overall_accuracy_se, np.sqrt(oa * (1 - oa) / n), rtol=1e-12)
+    np.testing.assert_allclose(r.producers_accuracy[:3], [45 / 50, 30 / 40, 8 / 10], rtol=1e-12)
+    np.testing.assert_allclose(r.users_accuracy[:3], [45 / 51, 30 / 36, 8 / 13], rtol=1e-12)
+    np.testing.assert_allclose(r.users_accuracy_se[0], np.sqrt((45 / 51) * (6 / 51) / 50), rtol=1e-12)
+    # a class with no reference and no mapped point: undefined, not zero
+    assert np.isnan(r.producers_accuracy[3]) and np.isnan(r.users_accuracy[3])
+    conf = r.confusion_table()
+    assert list(conf.columns) == ["reference_code", "reference_class", "a", "b", "c", "never"]
+    assert conf["reference_code"].tolist() == [1, 2, 3, 9]
+    summary = r.summary_table(n_train=200).set_index("statistic")["value"]
+    assert summary["n_validation"] == 100 and summary["n_train"] == 200
+
+
+def test_perfect_and_chance_agreement():
+    r = assess_accuracy([1, 2, 3], [1, 2, 3], [1, 2, 3], list("abc"))
+    assert r.overall_accuracy == 1.0 and r.kappa == 1.0
+    # map independent of reference with equal margins: p_o = p_e -> kappa 0
+    r = assess_accuracy([1, 1, 2, 2], [1, 2, 1, 2], [1, 2], list("ab"))
+    assert r.overall_accuracy == 0.5 and r.kappa == 0.0
+    # points mapped as nodata (255) are not counted
+    r = assess_accuracy([1, 2, 2], [1, 255, 2], [1, 2], list("ab"))
+    assert r.n == 2
+
+
+# --- training checks ------------------------------------------------------------------------
+
+
+def test_too_few_samples_or_classes_is_an_input_error_naming_epoch_and_counts():
+    names = {1: "meadow", 2: "steppe", 3: "water"}
+    with pytest.raises(
+        InputError, match=r"samples.csv.*epoch '2000' has 6 training sample\(s\) in 2 class"
+    ) as e:
+        check_training([1, 1, 1, 2, 2, 2], names, "2000", path="samples.csv")
+    assert "'meadow': 3" in str(e.value) and "'steppe': 3" in str(e.value) and e.value.field == "class"
+    with pytest.raises(InputError, match=r"epoch '2020' has 12 training sample\(s\) in 1 class"):
+        check_training([1] * 12, names, "2020")
+
+
+def test_a_config_class_without_training_sample_warns():
+    with pytest.warns(PfatlasWarning, match=r"epoch '2000': no training sample of class\(es\) 'water'"):
+        check_training([1] * 6 + [2] * 6, {1: "meadow", 2: "steppe", 3: "water"}, "2000")
+
+
+# --- the forest as flat arrays == scikit-learn ----------------------------------------------
+
+
+@pytest.mark.parametrize("nan_in_training", [False, True])
+def test_flat_forest_predicts_exactly_as_scikit_learn(nan_in_training):
+    rng = np.random.default_rng(1)
+    n, m = 300, 6
+    X = rng.normal(size=(n, m)).astype("f4")
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + 2 * (X[:, 2] > 0.8) + 1
+    if nan_in_training:
+        X[rng.random((n, m)) < 0.1] = np.nan  # forests learn where missing values go
+    rf = RandomForestClassifier(n_estimators=40, random_state=0, n_jobs=1).fit(X, y)
+    Xt = rng.normal(size=(5000, m)).astype("f4")
+    Xt[rng.random(Xt.shape) < 0.15] = np.nan
+    from pfatlas.landcover.classify import LandCoverModel
+
+    flat = flatten_forest(rf)
+    model = LandCoverModel(
+        tuple(int(c) for c in rf.classes_), tuple("abcdef"), (), tuple(range(m)), flat, flat
+    )
+    index, prob = forest_predict(Xt, model)
+    proba = rf.predict_proba(Xt)
+    # same comparisons, same summation order: the class is identical and the probability equal to
+    # float32 rounding of scikit-learn's float64 value
+    assert np.array_equal(rf.classes_[index], rf.predict(Xt))
+    np.testing.assert_allclose(prob, proba.max(axis=1), rtol=1e-6)
+
+
+# --- features -------------------------------------------------------------------------------
+
+
+def test_window_features_of_a_plane_are_analytic():
+    # z = 4000 + 0.1 x (x [m], 30 m cells): the window mean of a plane is its centre value, so
+    # the relief is 0 inside; the lowest cell in the window is R cells to the west: z - min = 0.1*30*R
+    ny, nx, R = 40, 50, 6
+    x = np.arange(nx) * 30.0
+    z = np.broadcast_to(4000.0 + 0.1 * x, (ny, nx)).astype("f4")
+    out = window_features_kernel(z, (2, R))
+    inner = (slice(R, ny - R), slice(R, nx - R))
+    np.testing.assert_allclose(out[0][inner], 0, atol=4e-3)  # elevation rounded to 1/256 m
+    np.testing.assert_allclose(out[1][inner], 0, atol=4e-3)
+    np.testing.assert_allclose(out[2][inner], 0.1 * 30 * R, atol=4e-3)
+    # at the west edge the window is clipped: the cell is its window's minimum
+    assert np.all(out[2][:, 0] == 0)
+    z2 = z.copy()
+    z2[5, 5] = np.nan
+    assert np.isnan(window_features_kernel(z2, (2, R))[:, 5, 5]).all()
+
+
+def _inputs(seed=0, holes=True):
+    rng = np.random.default_rng(seed)
+    ny, nx = G.shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    dem = 3800 + 200 * np.sin(xx / 25.0) * np.cos(yy / 30.0) + rng.normal(0, 2, (ny, nx))
+    comp = {}
+    for k, name in enumerate(SPECTRAL_FEATURES):
+        v = 0.1 + 0.05 * np.sin(xx / (10.0 + k)) + rng.normal(0, 0.01, (ny, nx))
+        if holes:
+            v[20:45, 30:70] = np.nan  # a persistent cloud: no clear look
+        comp[name] = v.astype("f4")
+    from pfatlas.terrain.attributes import terrain_attributes
+
+    dem_da = wrap_on_grid(dem.astype("f4"), G, "dem", units="m", long_name="elevation")
+    ta = terrain_attributes(dem_da)
+    return comp, dem_da, ta["slope"].values, ta["aspect"].values
+
+
+def _stack(comp, dem_da, slope, aspect, chunk=None):
+    def da(a, name):
+        d = wrap_on_grid(a, G, name, units="1", long_name=name)
+        return d.chunk(chunk) if chunk else d
+
+    c = {n: da(v, n) for n, v in comp.items()}
+    dem = dem_da.chunk(chunk) if chunk else dem_da
+    return landcover_features(c, dem, da(slope, "slope"), da(aspect, "aspect"), relief_radii_m=(90.0, 300.0))
+
+
+def test_feature_stack_numpy_equals_dask_at_odd_chunks_and_points_equal_stack():
+    comp, dem, slope, aspect = _inputs()
+    eager = _stack(comp, dem, slope, aspect)
+    lazy = _stack(comp, dem, slope, aspect, chunk=37)  # odd chunks, wider than the 10-cell halo
+    assert isinstance(lazy.data, dsa.Array)
+    assert list(eager["feature"].values) == list(SPECTRAL_FEATURES) + [
+        "elevation", "slope", "northness", "eastness", "relief_90m", "relief_300m", "height_above_min_300m",
+    ]  # fmt: skip
+    # window sums are exact (elevation on a 1/256 m lattice), so chunking changes nothing
+    np.testing.assert_array_equal(eager.values, lazy.values)
+    lazy7 = _stack(comp, dem, slope, aspect, chunk={"y": 7, "x": 53})  # chunks thinner than the halo
+    np.testing.assert_array_equal(eager.values, lazy7.values)
+    rng = np.random.default_rng(3)
+    rows = np.r_[0, rng.integers(0, G.shape[0], 30), G.shape[0] - 1]
+    cols = np.r_[0, rng.integers(0, G.shape[1], 30), G.shape[1] - 1]
+    R = window_radius_cells(300.0, 30.0)
+    zp = np.pad(dem.values.astype("f8"), R, constant_values=np.nan)
+    windows = np.stack([zp[r : r + 2 * R + 1, c : c + 2 * R + 1] for r, c in zip(rows, cols, strict=True)])
+    pts = point_features(
+        {n: comp[n][rows, cols] for n in SPECTRAL_FEATURES},
+        dem.values[rows, cols],
+        slope[rows, cols],
+        aspect[rows, cols],
+        windows,
+        relief_radii_m=(90.0, 300.0),
+        cell_m=30.0,
+    )
+    np.testing.assert_array_equal(pts, features_at(lazy, rows, cols))
+    np.testing.assert_array_equal(pts, features_at(eager, rows, cols))
+
+
+def test_feature_errors_name_the_layer():
+    comp, dem, slope, aspect = _inputs()
+    del comp["nbr"]
+    with pytest.raises(InputError, match="composite lacks layer.*nbr"):
+        _stack(comp, dem, slope, aspect)
+    comp, dem, slope, aspect = _inputs()
+    c = {n: wrap_on_grid(v, G, n, units="1", long_name=n) for n, v in comp.items()}
+    s = wrap_on_grid(slope, G, "s", units="degree", long_name="s")
+    with pytest.raises(InputError, match="landcover.relief_radii_m"):
+        landcover_features(c, dem, s, s, relief_radii_m=(0.0,))
+
+
+# --- classification of a whole grid ---------------------------------------------------------
+
+
+def _trained(comp, dem, slope, aspect, stack):
+    # classes from the synthetic spectra and terrain: a fixed rule, sampled at random cells
+    rng = np.random.default_rng(7)
+    ny, nx = G.shape
+    rows, cols = rng.integers(1, ny - 1, 150), rng.integers(1, nx - 1, 150)
+    X = features_at(stack, rows, cols)
+    e = dem.values[rows, cols]
+    y = np.where(e > 3900, 4, np.where(comp["red"][rows, cols] > 0.1, 2, 3))
+    ok = ~np.isnan(X[:, 0])  # samples under the cloud are not trained on here
+    return fit_landcover_model(
+        X[ok], y[ok], list(stack["feature"].values), SPECTRAL_FEATURES, n_estimators=20
+    )
+
+
+def test_classify_fills_composite_holes_and_is_chunk_independent():
+    comp, dem, slope, aspect = _inputs()
+    eager = _stack(comp, dem, slope, aspect)
+    model = _trained(comp, dem, slope, aspect, eager)
+    out = classify(eager, model)
+    lc = out["landcover"].values
+    pr = out["landcover_probability"].values
+    assert lc.dtype == np.uint8 and set(np.unique(lc)) <= {2, 3, 4}
+    # under the cloud (no spectral feature) the terrain forest still gives a class
+    assert np.all(lc[20:45, 30:70] != 255) and np.all(np.isfinite(pr[20:45, 30:70]))
+    assert np.all((pr >= 1 / 3 - 1e-6) & (pr <= 1))  # the winner of 3 classes has at least 1/3
+    # the hole is classified by the terrain forest: compare with it directly
+    Xh = eager.values[:, 30, 50][None, :]
+    t_idx = np.asarray(model.terrain)
+    assert predict_features(Xh, model)[0][0] == model.rf_terrain.predict(Xh[:, t_idx])[0]
+    lazy = classify(_stack(comp, dem, slope, aspect, chunk=41), model)
+    assert isinstance(lazy["landcover"].data, dsa.Array)
+    np.testing.assert_array_equal(lazy["landcover"].values, lc)
+    np.testing.assert_array_equal(lazy["landcover_probability"].values, pr)
+    # outside the cloud the map is scikit-learn's prediction with all features
+    X = eager.values.reshape(eager.shape[0], -1).T
+    clear = ~np.isnan(X[:, 0])
+    assert np.array_equal(lc.reshape(-1)[clear], model.rf.predict(X[clear]))
+
+
+def test_only_cells_without_any_feature_are_nodata():
+    comp, dem, slope, aspect = _inputs()
+    eager = _stack(comp, dem, slope, aspect)
+    model = _trained(comp, dem, slope, aspect, eager)
+    data = eager.values.copy()
+    data[:, 5, 5] = np.nan
+    lc = classify(xr.DataArray(data, dims=eager.dims, coords=eager.coords), model)["landcover"].values
+    assert lc[5, 5] == 255 and np.sum(lc == 255) == 1
+    bad = eager.assign_coords(feature=[f"x{i}" for i in range(eager.shape[0])])
+    with pytest.raises(InputError, match="does not match the model's features"):
+        classify(bad, model)
+
+
+# --- the build stage on the small virtual Muli ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    from pfatlas.cli.main import main
+
+    out = tmp_path_factory.mktemp("lc") / "demo"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PfatlasWarning)  # classes absent from an epoch's samples
+        assert main(["-q", "demo", str(out), "--size", "small"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_stage_writes_maps_tables_and_is_accurate_on_small_virtual_muli(small_demo):
+    from pfatlas.build.context import make_context
+    from pfatlas.build.stage_landcover import stages
+    from pfatlas.config import load_config
+
+    ctx = make_context(load_config(small_demo / "inputs" / "config.toml"), small_demo)
+    st = {s.name: s for s in stages(ctx)}
+    assert set(st) == {"landcover/2000", "landcover/2020"}
+    assert st["landcover/2000"].depends == ("terrain", "samples", "composite/2000")
+    assert ctx.path("2000", "composite", "lst.tif") in st["landcover/2000"].inputs(ctx)
+    with pytest.warns(PfatlasWarning, match="no training sample"):  # 2000: no pits or dumps yet
+        files = st["landcover/2000"].run(ctx)
+    assert ctx.path("2000", "landcover.tif") in files
+    with rasterio.open(ctx.path("2000", "landcover.tif")) as src:
+        lc = src.read(1)
+        assert src.dtypes[0] == "uint8" and src.nodata == 255
+        names = json.loads(src.tags()["CLASS_NAMES"])
+        assert names["1"] == "alpine swamp meadow" and len(names) == 8
+        assert src.colormap(1)[2][:3] == ctx.cfg.landcover.classes[1].rgb
+        assert "synthetic" in src.tags()["source"]
+    with rasterio.open(ctx.path("2000", "landcover_probability.tif")) as src:
+        prob = src.read(1)
+    assert np.all(lc != 255) and np.all((prob > 0) & (prob <= 1))
+    with rasterio.open(small_demo / "inputs" / "truth" / "2000" / "landcover.tif") as src:
+        truth = src.read(1)
+    # measured 0.87 on this area (seed 0, 77 samples); 0.8 leaves room for sampling noise
+    assert np.mean(lc == truth) > 0.8
+    conf = pd.read_csv(ctx.path("tables", "landcover_confusion_2000.csv"))
+    assert conf["reference_code"].tolist() == [1, 2, 3, 4, 5, 6, 7, 8]  # every class, stable order
+    acc = pd.read_csv(ctx.path("tables", "landcover_accuracy_2000.csv"))
+    assert {"producers_accuracy", "users_accuracy", "n_validation_reference", "n_train"} <= set(acc.columns)
+    m = json.loads(ctx.path("tables", "metrics_landcover_2000.json").read_text())
+    assert m["n_train"] + m["n_validation"] == int(
+        (pd.read_csv(ctx.path("tables", "samples.csv"), dtype={"epoch": str})["epoch"] == "2000").sum()
+    )
+    assert 0.5 < m["overall_accuracy"] <= 1 and -1 <= m["kappa"] <= 1
+
+
+@pytest.mark.slow
+def test_stage_refuses_an_epoch_with_too_few_samples(small_demo, tmp_path):
+    from pfatlas.build.context import make_context
+    from pfatlas.build.stage_landcover import run_landcover
+    from pfatlas.config import load_config
+
+    out = tmp_path / "o"
+    shutil.copytree(small_demo / "grid", out / "grid")
+    shutil.copytree(small_demo / "2000" / "composite", out / "2000" / "composite")
+    (out / "tables").mkdir()
+    s = pd.read_csv(small_demo / "tables" / "samples.csv", dtype={"epoch": str})
+    s[s["epoch"] == "2000"].head(8).to_csv(out / "tables" / "samples.csv", index=False)
+    ctx = make_context(load_config(small_demo / "inputs" / "config.toml"), out)
+    with pytest.raises(InputError, match=r"samples.csv.*epoch '2000' has \d training sample"):
+        run_landcover(ctx, "2000")
+    assert not (out / "2000" / "landcover.tif").exists()
