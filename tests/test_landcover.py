@@ -1,5 +1,6 @@
 """Land cover (stage 4): features, forests, accuracy measures and the build stage."""
 
+import importlib
 import json
 import shutil
 import warnings
@@ -10,7 +11,6 @@ import pandas as pd
 import pytest
 import rasterio
 import xarray as xr
-from sklearn.ensemble import RandomForestClassifier
 
 from pfatlas.errors import InputError, PfatlasWarning
 from pfatlas.grid import grid_from_bbox, wrap_on_grid
@@ -25,8 +25,10 @@ from pfatlas.landcover import (
     predict_features,
     split_samples,
 )
-from pfatlas.landcover.classify import flatten_forest, forest_predict
+from pfatlas.landcover.classify import forest_predict
 from pfatlas.landcover.features import point_features, window_features_kernel, window_radius_cells
+
+classify_module = importlib.import_module("pfatlas.landcover.classify")  # the name is the function
 
 G = grid_from_bbox((99.0, 38.0, 99.06, 38.04))  # about 180 x 150 cells of 30 m
 
@@ -108,32 +110,65 @@ def test_a_config_class_without_training_sample_warns():
         check_training([1] * 6 + [2] * 6, {1: "meadow", 2: "steppe", 3: "water"}, "2000")
 
 
-# --- the forest as flat arrays == scikit-learn ----------------------------------------------
+# --- prediction: scikit-learn's forests, routed by which features a cell has -----------------
 
 
 @pytest.mark.parametrize("nan_in_training", [False, True])
-def test_flat_forest_predicts_exactly_as_scikit_learn(nan_in_training):
+def test_prediction_routes_cells_to_the_forest_their_features_allow(nan_in_training):
     rng = np.random.default_rng(1)
     n, m = 300, 6
+    spectral = ("s0", "s1", "s2")
     X = rng.normal(size=(n, m)).astype("f4")
-    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + 2 * (X[:, 2] > 0.8) + 1
+    y = (X[:, 0] + 0.5 * X[:, 3] > 0).astype(int) + 2 * (X[:, 4] > 0.8) + 1
     if nan_in_training:
         X[rng.random((n, m)) < 0.1] = np.nan  # forests learn where missing values go
-    rf = RandomForestClassifier(n_estimators=40, random_state=0, n_jobs=1).fit(X, y)
+    model = fit_landcover_model(X, y, [*spectral, "t0", "t1", "t2"], spectral, n_estimators=40, seed=0)
+    assert model.spectral == (0, 1, 2) and model.terrain == (3, 4, 5)
+    assert model.rf.n_jobs == 1 and model.rf_terrain.n_jobs == 1  # dask threads give the parallelism
     Xt = rng.normal(size=(5000, m)).astype("f4")
-    Xt[rng.random(Xt.shape) < 0.15] = np.nan
-    from pfatlas.landcover.classify import LandCoverModel
-
-    flat = flatten_forest(rf)
-    model = LandCoverModel(
-        tuple(int(c) for c in rf.classes_), tuple("abcdef"), (), tuple(range(m)), flat, flat
-    )
+    Xt[rng.random(Xt.shape) < 0.15] = np.nan  # some cells miss some features
+    Xt[:400, :3] = np.nan  # composite holes: terrain features only
+    Xt[400:450] = np.nan  # outside the DEM: no feature at all
     index, prob = forest_predict(Xt, model)
-    proba = rf.predict_proba(Xt)
-    # same comparisons, same summation order: the class is identical and the probability equal to
-    # float32 rounding of scikit-learn's float64 value
-    assert np.array_equal(rf.classes_[index], rf.predict(Xt))
-    np.testing.assert_allclose(prob, proba.max(axis=1), rtol=1e-6)
+    code, prob2 = predict_features(Xt, model)
+    np.testing.assert_array_equal(prob, prob2)
+    none = np.isnan(Xt).all(axis=1)  # rows 400-449, and holes whose terrain features are NaN too
+    assert none[400:450].all()
+    hole = np.isnan(Xt[:, :3]).all(axis=1) & ~none
+    main = ~hole & ~none
+    assert (hole | none)[:400].all() and hole[
+        450:
+    ].sum() > 0  # a few random cells lose every spectral feature
+    # no feature: nodata, NaN probability
+    assert np.all(index[none] == -1) and np.all(code[none] == 255) and np.all(np.isnan(prob[none]))
+    # a spectral feature (even one): the main forest, on all features, NaN sent where it learned
+    pm = model.rf.predict_proba(Xt[main])
+    np.testing.assert_allclose(pm.sum(axis=1), 1, rtol=1e-12)  # a distribution per cell
+    assert np.array_equal(code[main], model.rf.predict(Xt[main]))
+    np.testing.assert_array_equal(prob[main], pm.max(axis=1).astype("f4"))
+    # terrain features only: the terrain forest, on the terrain columns
+    ph = model.rf_terrain.predict_proba(Xt[hole][:, 3:])
+    np.testing.assert_allclose(ph.sum(axis=1), 1, rtol=1e-12)
+    assert np.array_equal(code[hole], model.rf_terrain.predict(Xt[hole][:, 3:]))
+    np.testing.assert_array_equal(prob[hole], ph.max(axis=1).astype("f4"))
+    # the winner of k classes has at least 1/k of the votes (1e-6: float32 rounding of the mean)
+    assert len(model.codes) == 4
+    assert np.all((prob[~none] >= 1 / 4 - 1e-6) & (prob[~none] <= 1))
+
+
+def test_model_sent_to_the_tasks_pickles_small_and_predicts_the_same():
+    import pickle
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(130, 21)).astype("f4")  # the demo's size: ~130 training points, 21 features
+    y = rng.integers(1, 9, 130)
+    model = fit_landcover_model(X, y, [f"f{i}" for i in range(21)], ["f0", "f1"], n_estimators=300)
+    blob = pickle.dumps(model)
+    assert len(blob) < 8e6  # a few MB at most, once per task on the threaded scheduler
+    Xt = rng.normal(size=(1000, 21)).astype("f4")
+    a, b = forest_predict(Xt, model), forest_predict(Xt, pickle.loads(blob))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
 
 
 # --- features -------------------------------------------------------------------------------
@@ -245,7 +280,8 @@ def _trained(comp, dem, slope, aspect, stack):
     )
 
 
-def test_classify_fills_composite_holes_and_is_chunk_independent():
+@pytest.mark.parametrize("chunk", [41, {"y": 17, "x": 113}])
+def test_classify_fills_composite_holes_and_is_chunk_independent(chunk, monkeypatch):
     comp, dem, slope, aspect = _inputs()
     eager = _stack(comp, dem, slope, aspect)
     model = _trained(comp, dem, slope, aspect, eager)
@@ -260,10 +296,14 @@ def test_classify_fills_composite_holes_and_is_chunk_independent():
     Xh = eager.values[:, 30, 50][None, :]
     t_idx = np.asarray(model.terrain)
     assert predict_features(Xh, model)[0][0] == model.rf_terrain.predict(Xh[:, t_idx])[0]
-    lazy = classify(_stack(comp, dem, slope, aspect, chunk=41), model)
+    lazy = classify(_stack(comp, dem, slope, aspect, chunk=chunk), model)
     assert isinstance(lazy["landcover"].data, dsa.Array)
+    # bit-identical: each cell's probability is the same sum over the same trees in the same order
     np.testing.assert_array_equal(lazy["landcover"].values, lc)
     np.testing.assert_array_equal(lazy["landcover_probability"].values, pr)
+    # and so is a task that predicts its cells in several predict_proba calls
+    monkeypatch.setattr(classify_module, "_BATCH", 997)
+    np.testing.assert_array_equal(classify(eager, model)["landcover_probability"].values, pr)
     # outside the cloud the map is scikit-learn's prediction with all features
     X = eager.values.reshape(eager.shape[0], -1).T
     clear = ~np.isnan(X[:, 0])

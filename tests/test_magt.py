@@ -1,4 +1,4 @@
-"""MAGT stage: regression recovers known coefficients, LOOCV identity, forest kernel, lazy prediction,
+"""MAGT stage: regression recovers known coefficients, LOOCV identity, the forest SE by hand, lazy prediction,
 the build stage on a hand-made world, and its bad-input errors."""
 
 import json
@@ -27,6 +27,7 @@ from pfatlas.magt import (
     make_spec,
     predict_magt,
     predict_mlr,
+    predict_rf,
     scores,
     train_magt,
 )
@@ -123,19 +124,48 @@ def test_scores_and_blocks():
     assert labels[0] == labels[1] and len(set(labels)) == 3
 
 
-def test_forest_kernel_equals_sklearn_predict_and_gives_tree_spread():
+def _walk(tree, x):
+    """The leaf value of one fitted tree at x, by following its split arrays (the test's oracle)."""
+    t, node = tree.tree_, 0
+    while t.children_left[node] >= 0:
+        go_left = np.float32(x[t.feature[node]]) <= t.threshold[node]
+        node = t.children_left[node] if go_left else t.children_right[node]
+    return t.value[node, 0, 0]
+
+
+def test_rf_standard_error_by_hand_from_three_trees():
+    """SE(x0)^2 = RMSE_cv^2 + max(0, v(x0) - mean_i v(x_i)), v the variance of the trees at x.
+
+    With 3 trees, each tree's prediction is read off its own split arrays, and the mean, the
+    variances at the training rows and at new points, and the SE are formed by hand.
+    """
     rng = np.random.default_rng(0)
-    X = np.column_stack([np.ones(60), rng.normal(size=(60, 5))])
-    y = X[:, 1] * 2 + rng.normal(0, 0.1, 60)
-    fit = fit_rf(X, y, n_estimators=40, seed=5)
-    ref = RandomForestRegressor(n_estimators=40, random_state=5, n_jobs=1).fit(X[:, 1:], y)
-    Xn = rng.normal(size=(500, 5))
-    mean, var = forest_mean_var(fit.forest, Xn)
-    np.testing.assert_allclose(mean, ref.predict(Xn), rtol=1e-12)  # same trees, same splits
-    per_tree = np.stack([t.predict(Xn.astype(np.float32)) for t in ref.estimators_])
-    np.testing.assert_allclose(var, per_tree.var(axis=0), rtol=1e-9, atol=1e-12)
+    X = np.column_stack([np.ones(12), rng.normal(size=(12, 2))])
+    y = 2 * X[:, 1] - X[:, 2] + rng.normal(0, 0.1, 12)
+    fit = fit_rf(X, y, n_estimators=3, seed=5, cv_rmse=0.25)
+    trees = fit.forest.estimators_
+    assert len(trees) == 3
+
+    def by_hand(rows):
+        f = np.array([[_walk(t, x) for x in rows] for t in trees])  # (tree, row) [degC]
+        m = (f[0] + f[1] + f[2]) / 3
+        return m, ((f[0] - m) ** 2 + (f[1] - m) ** 2 + (f[2] - m) ** 2) / 3
+
+    _, v_train = by_hand(X[:, 1:])
+    np.testing.assert_allclose(fit.train_tree_var, v_train.mean(), rtol=1e-12)
+    Xn = np.column_stack([np.ones(40), 3 * rng.normal(size=(40, 2))])  # some far outside the data
+    m, v = by_hand(Xn[:, 1:])
+    mean, se = predict_rf(fit, Xn)
+    # sums of 3 leaf values in another order: equal to round-off
+    np.testing.assert_allclose(mean, m, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(se, np.sqrt(0.25**2 + np.maximum(v - v_train.mean(), 0)), rtol=1e-12)
+    assert np.any(se > 0.25) and np.all(se >= 0.25)  # the floor holds; extrapolation raises it
+    # the mean is the forest's own predict, exactly
+    np.testing.assert_array_equal(forest_mean_var(fit.forest, Xn[:, 1:])[0], fit.forest.predict(Xn[:, 1:]))
     Xn[0, 2] = np.nan
-    assert np.isnan(forest_mean_var(fit.forest, Xn)[0][0])
+    Xn[1, 1] = np.inf
+    mean, se = predict_rf(fit, Xn)
+    assert np.isnan(mean[:2]).all() and np.isnan(se[:2]).all() and np.isfinite(mean[2:]).all()
 
 
 def test_rf_loocv_by_refits():

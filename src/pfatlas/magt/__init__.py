@@ -3,7 +3,7 @@
 - :mod:`pfatlas.magt.features`: the factors (elevation, longitude, latitude, land cover, aspect,
   slope) as regression terms (northness/eastness, one-hot land cover);
 - :mod:`pfatlas.magt.models`: multiple linear regression with coefficient standard errors, and
-  Random Forest regression evaluated per cell by a numba kernel;
+  Random Forest regression (scikit-learn; mean and between-tree spread per cell);
 - :mod:`pfatlas.magt.validation`: leave-one-out and spatially blocked cross-validation, the choice
   of model, the coefficient table;
 - :mod:`pfatlas.magt.predict`: MAGT and its standard error on every cell, lazily.
