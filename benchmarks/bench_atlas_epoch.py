@@ -17,25 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _child import run_pfatlas
+
 STAGES = ("landcover", "magt", "active_layer", "ground_ice")
-
-_CHILD = (
-    "import resource, sys\n"
-    "from pfatlas.cli.main import main\n"
-    "code = main(sys.argv[1:])\n"
-    "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-    "sys.exit(code)\n"
-)
-
-
-def pfatlas(args: list[str]) -> float:
-    """Run pfatlas in a child process; return its peak RSS [GB]."""
-    r = subprocess.run([sys.executable, "-c", _CHILD, *args], check=False, stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        sys.stderr.write(r.stderr)
-        raise SystemExit(f"pfatlas {' '.join(args)} failed ({r.returncode})")
-    kb = [int(line.split()[1]) for line in r.stderr.splitlines() if line.startswith("MAXRSS_KB")]
-    return kb[-1] / 1024**2
 
 
 def main() -> None:
@@ -47,11 +31,11 @@ def main() -> None:
     out = args.out
     if not (out / "inputs" / "config.toml").exists():
         print(f"making the demo in {out} first ...", flush=True)
-        pfatlas(["-q", "demo", str(out), "--size", args.size])
+        run_pfatlas(["-q", "demo", str(out), "--size", args.size])
     state = out / ".pfatlas" / "state"
     for name in STAGES:
         (state / f"{name}__{args.epoch}.json").unlink(missing_ok=True)
-    peak = pfatlas(["-q", "build", str(out / "inputs" / "config.toml"), "--out", str(out)])
+    _, peak = run_pfatlas(["-q", "build", str(out / "inputs" / "config.toml"), "--out", str(out)])
     prov = json.loads((out / "provenance.json").read_text())
     ran = [s for s in prov["stages"] if s["status"] == "ran"]
     print(f"stages 4-9 of epoch {args.epoch} in {out}")

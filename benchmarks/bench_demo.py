@@ -14,31 +14,10 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-_CHILD = (
-    "import resource, sys\n"
-    "from pfatlas.cli.main import main\n"
-    "code = main(sys.argv[1:])\n"
-    "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-    "sys.exit(code)\n"
-)
-
-
-def run(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS [GB] of one `pfatlas` invocation in a child process."""
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", _CHILD, *args], check=False, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - t0
-    if r.returncode != 0:
-        sys.stderr.write(r.stderr)
-        raise SystemExit(f"pfatlas {' '.join(args)} failed with exit code {r.returncode}")
-    kb = [int(line.split()[1]) for line in r.stderr.splitlines() if line.startswith("MAXRSS_KB")]
-    return seconds, kb[-1] / 1024**2
+from _child import run_pfatlas
 
 
 def main() -> None:
@@ -52,10 +31,10 @@ def main() -> None:
     if out.exists():
         shutil.rmtree(out)
     demo = ["-q", "demo", str(out), "--size", args.size, "--seed", str(args.seed)]
-    gen_s, gen_gb = run([*demo, "--no-build"])
-    build_s, build_gb = run(demo)
+    gen_s, gen_gb = run_pfatlas([*demo, "--no-build"])
+    build_s, build_gb = run_pfatlas(demo)
     prov = json.loads((out / "provenance.json").read_text())
-    rerun_s, _ = run(demo)
+    rerun_s, _ = run_pfatlas(demo)
     print(f"pfatlas demo --size {args.size} --seed {args.seed} on {os.cpu_count()} cores")
     print(f"{'step':<36}{'seconds':>9}{'peak RSS [GB]':>15}")
     print(f"{'generation of the synthetic inputs':<36}{gen_s:>9.1f}{gen_gb:>15.2f}")

@@ -19,10 +19,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
+    size = "small" if args.quick else "full"
+    demo = Path("out") / f"bench-{size}"
     runs = [
         ["bench_terrain.py"],
         ["bench_composite.py"],
-        ["bench_demo.py", "--size", "small" if args.quick else "full"],
+        ["bench_demo.py", "--size", size, "--out", str(demo), "--keep"],
+        ["bench_atlas_epoch.py", "--out", str(demo), "--size", size],
+        ["bench_landcover.py", "--out", str(demo)],
     ]
     failed = []
     for run in runs:
