@@ -25,6 +25,7 @@ from pfatlas.activelayer import (
     loo_predictions,
     stefan_depth_m,
 )
+from pfatlas.activelayer.calibrate import MODES, PRIOR_BOREHOLES, UNIT_MODES
 from pfatlas.activelayer.kudryavtsev import kudryavtsev_depth_m, surface_wave, ttop_c
 from pfatlas.activelayer.thawing_index import (
     air_thawing_index_cdays,
@@ -34,7 +35,7 @@ from pfatlas.activelayer.thawing_index import (
     sinusoid_thawing_index_cdays,
 )
 from pfatlas.build.context import make_context
-from pfatlas.build.stage_activelayer import run_active_layer, stages
+from pfatlas.build.stage_activelayer import apply_unit_factors, run_active_layer, stages
 from pfatlas.config.schema import Config
 from pfatlas.errors import ConfigError, InputError, PfatlasWarning
 from pfatlas.grid import wrap_on_grid
@@ -52,7 +53,11 @@ def make_world(root: Path, *, climate: dict | None = None, boreholes: pd.DataFra
     cfg = Config.model_validate(
         {
             "area": {"name": "tiny", "bbox": list(BBOX), "synthetic": True},
-            "inputs": {"dem": str(root / "dem_in.tif"), "boreholes": str(root / "boreholes_in.csv")},
+            "inputs": {
+                "dem": str(root / "dem_in.tif"),
+                "boreholes": str(root / "boreholes_in.csv"),
+                "geomorphology": str(root / "geomorphology_in.gpkg"),  # grid/geomorphology.tif below
+            },
             "epochs": [{"label": "2000", "start": "2000-06-01", "end": "2000-09-30", "year": 2000}],
             "climate": climate
             if climate is not None
@@ -324,7 +329,8 @@ def test_stage_writes_alt_and_tables(tmp_path):
     ctx = make_world(tmp_path / "out")
     (stage,) = stages(ctx)
     assert stage.name == "active_layer/2000"
-    assert set(stage.depends) == {"dem", "boreholes", "landcover/2000", "magt/2000"}
+    assert set(stage.depends) == {"dem", "boreholes", "landcover/2000", "magt/2000", "geomorphology"}
+    assert ctx.cfg.active_layer.calibration == "per_class_and_unit"  # the default
     files = stage.run(ctx)
     names = {p.name for p in files}
     assert {
@@ -338,7 +344,9 @@ def test_stage_writes_alt_and_tables(tmp_path):
     assert np.isnan(alt[:, -2:]).all() and np.isnan(alt[0, 0])  # no permafrost; water
     assert np.nanmin(alt) > 0.5 and np.nanmax(alt) < 6.0
     cv = pd.read_csv(ctx.path("tables", "alt_cv_2000.csv"))
-    assert len(cv) == 10 and {"alt_loo_m", "error_loo_m"} <= set(cv.columns)
+    assert len(cv) == 10 and {"alt_loo_m", "error_loo_m", "unit_code"} <= set(cv.columns)
+    assert {f"alt_loo_{m}_m" for m in MODES} <= set(cv.columns)  # one LOOCV column per mode
+    np.testing.assert_array_equal(cv["alt_loo_m"], cv["alt_loo_per_class_and_unit_m"])
     # the calibrated map at the boreholes reproduces the fitted values (same cells, same factors)
     np.testing.assert_allclose(alt[cv_rows(ctx), cv_cols(ctx)], cv["alt_fitted_m"], rtol=1e-4)
 
@@ -401,3 +409,141 @@ def test_unexpected_holes_in_the_map_warn(tmp_path):
     with pytest.warns(PfatlasWarning) as record:
         run_active_layer(ctx, "2000")
     assert any("got no ALT" in str(w.message) for w in record)
+
+
+# --- calibration by geomorphology unit ---------------------------------------------------------
+
+
+def _crossed_boreholes(true_class, true_unit, per_cell=60, sd=0.02, seed=5):
+    """Boreholes on every (class, unit) pair, ALT_obs = E_c E_u ALT_0 x lognormal noise."""
+    rng = np.random.default_rng(seed)
+    pairs = [(c, u) for c in true_class for u in true_unit]
+    classes = np.repeat([c for c, _ in pairs], per_cell)
+    units = np.repeat([u for _, u in pairs], per_cell).astype("float64")
+    model = rng.uniform(1.0, 2.5, classes.size)
+    e = np.array([true_class[c] * true_unit[int(u)] for c, u in zip(classes, units, strict=True)])
+    return model * e * np.exp(rng.normal(0, sd, classes.size)), model, classes, units
+
+
+def test_per_class_and_unit_recovers_known_factors():
+    # ln E = ln E_c + ln E_u is identifiable only up to a constant shared between the two, so the
+    # products E_c E_u are compared. 180 boreholes per class and 120 per unit: the pooling (weight
+    # 3) moves each effect by < 3 / 120 of its size (< 0.011 in ln E for effects of |ln E| < 0.45)
+    # and the 2 % noise by ~0.002, so 2 % on the product is a safe tolerance.
+    true_class, true_unit = {1: 1.3, 2: 1.8}, {0: 0.7, 1: 1.0, 2: 1.4}
+    obs, model, classes, units = _crossed_boreholes(true_class, true_unit)
+    fit = fit_edaphic(
+        obs, model, classes, [1, 2, 3], "per_class_and_unit", units=units, unit_codes=[0, 1, 2, 4]
+    )
+    for c in true_class:
+        for u in true_unit:
+            assert fit.factor_for(c, u) == pytest.approx(true_class[c] * true_unit[u], rel=0.02)
+    assert fit.source[1] == "class" and fit.unit_source[0] == "unit"
+    # unit 4 has no borehole, class 3 neither: no effect of their own, i.e. the overall factor
+    assert fit.unit_source[4] == "overall" and fit.unit_factors[4] == 1.0
+    assert fit.factor_for(3, 4) == fit.overall and fit.factor_for(1, 4) == fit.factors[1]
+    assert fit.factor_for(1, np.nan) == fit.factors[1]  # a borehole off the units map
+
+
+def test_per_unit_recovers_known_factors_and_pools_like_per_class():
+    true_unit = {0: 0.7, 1: 1.1, 2: 1.5}
+    obs, model, classes, units = _crossed_boreholes({1: 1.0, 2: 1.0}, true_unit, per_cell=150)
+    units[:2] = 3  # two boreholes on unit 3: too few for a factor of its own
+    fit = fit_edaphic(obs, model, classes, [1, 2], "per_unit", units=units, unit_codes=[0, 1, 2, 3, 5])
+    assert all(s == "overall" for s in fit.source.values())  # no class effect in this mode
+    # 298-300 boreholes per unit: pooling shifts ln E_u by < 3/300 x 0.45, so 1 % is safe
+    for u, e in true_unit.items():
+        assert fit.factor_for(1, u) == pytest.approx(e, rel=0.01)
+    for u in (3, 5):  # too few boreholes / none: the overall factor
+        assert fit.unit_source[u] == "overall" and fit.factor_for(2, u) == fit.overall
+    # with one grouping the penalised least squares has the closed form of the module docstring
+    logr = np.log(obs / model)
+    for u in (0, 1, 2):
+        sel = units == u
+        expected = (sel.sum() * logr[sel].mean() + PRIOR_BOREHOLES * logr.mean()) / (
+            sel.sum() + PRIOR_BOREHOLES
+        )
+        assert np.log(fit.factor_for(1, u)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_unit_modes_need_units():
+    with pytest.raises(ValueError, match="geomorphology unit"):
+        fit_edaphic(np.array([2.0]), np.array([1.0]), np.array([1]), [1], "per_unit")
+
+
+@pytest.mark.parametrize("mode", UNIT_MODES)
+def test_loo_of_unit_modes_equals_a_brute_force_loop(mode):
+    rng = np.random.default_rng(6)
+    classes = np.tile([1, 2, 2], 6)
+    units = np.repeat([0.0, 1.0, 2.0], 6)
+    units[-1] = np.nan  # one borehole off the units map
+    model = rng.uniform(1, 3, classes.size)
+    obs = model * rng.uniform(1.2, 2.0, classes.size)
+    loo = loo_predictions(obs, model, classes, [1, 2], mode, units=units, unit_codes=[0, 1, 2])
+    for i in range(classes.size):
+        keep = np.arange(classes.size) != i
+        f = fit_edaphic(
+            obs[keep], model[keep], classes[keep], [1, 2], mode, units=units[keep], unit_codes=[0, 1, 2]
+        )
+        assert loo[i] == pytest.approx(f.factor_for(classes[i], units[i]) * model[i], rel=1e-12)
+    # and it differs from per-class LOO (the unit is used)
+    assert not np.allclose(loo, loo_predictions(obs, model, classes, [1, 2], "per_class"))
+
+
+def test_apply_unit_factors_numpy_equals_dask():
+    obs, model, classes, units = _crossed_boreholes({1: 1.0}, {0: 0.8, 1: 1.2}, per_cell=10)
+    fit = fit_edaphic(obs, model, classes, [1], "per_unit", units=units, unit_codes=[0, 1])
+    rng = np.random.default_rng(7)
+    alt = rng.uniform(1, 3, (41, 29)).astype("float32")
+    unit = rng.choice(np.array([0, 1, 255], dtype="uint8"), alt.shape)
+    da = lambda a: xr.DataArray(a, dims=("y", "x"), attrs={"units": "m"})  # noqa: E731
+    eager = apply_unit_factors(da(alt), da(unit), fit)
+    lazy = apply_unit_factors(da(alt).chunk(13), da(unit).chunk(13), fit)
+    np.testing.assert_array_equal(lazy.compute().values, eager.values)
+    np.testing.assert_allclose(eager.values[unit == 255], alt[unit == 255])  # no unit: multiplier 1
+    assert eager.attrs["units"] == "m"
+
+
+def _with_calibration(ctx, mode, **inputs):
+    cfg = ctx.cfg.model_copy(
+        update={
+            "active_layer": ctx.cfg.active_layer.model_copy(update={"calibration": mode}),
+            "inputs": ctx.cfg.inputs.model_copy(update=inputs),
+        }
+    )
+    return type(ctx)(cfg, ctx.out, ctx.gbox, ctx.chunk)
+
+
+@pytest.mark.parametrize("mode", ["per_unit", "per_class_and_unit", "per_class"])
+def test_stage_map_applies_the_unit_factors(tmp_path, mode):
+    # boreholes whose measured ALT carries a unit effect: the map at the boreholes must reproduce
+    # the fitted values, which need the unit multipliers in the unit modes
+    ctx = make_world(tmp_path / "out")
+    bh = pd.read_csv(ctx.path("tables", "boreholes.csv"))
+    unit = read(ctx.path("grid", "geomorphology.tif"))[bh["row"], bh["col"]]
+    bh["alt_m"] = np.where(unit == 0, 1.6, 2.6) * np.linspace(0.95, 1.05, len(bh))
+    bh.to_csv(ctx.path("tables", "boreholes.csv"), index=False)
+    ctx = _with_calibration(ctx, mode)
+    run_active_layer(ctx, "2000")
+    cv = pd.read_csv(ctx.path("tables", "alt_cv_2000.csv"))
+    alt = read(ctx.path("2000", "alt.tif"))
+    np.testing.assert_allclose(alt[bh["row"], bh["col"]], cv["alt_fitted_m"], rtol=1e-4)  # float32 map
+    np.testing.assert_array_equal(cv["alt_loo_m"], cv[f"alt_loo_{mode}_m"])
+    cal = pd.read_csv(ctx.path("tables", "alt_calibration_2000.csv"))
+    assert set(cal["level"]) == {"class", "unit", "all"}
+    f = cal.set_index(["level", "unit_code"]).loc["unit", "edaphic_factor"]
+    if mode == "per_class":
+        assert (f == 1.0).all()
+    else:  # shallower unit 0 than unit 1 (unit 2 has < 3 boreholes: multiplier 1)
+        assert f.loc[0] < f.loc[1]
+
+
+def test_unit_mode_without_geomorphology_is_a_config_error(tmp_path):
+    ctx = _with_calibration(make_world(tmp_path / "out"), "per_unit", geomorphology=None)
+    assert "geomorphology" not in stages(ctx)[0].depends
+    with pytest.raises(ConfigError, match="active_layer.calibration"):
+        run_active_layer(ctx, "2000")
+    ctx = _with_calibration(ctx, "per_class", geomorphology=None)
+    run_active_layer(ctx, "2000")  # per class needs no units; no unit-mode LOOCV column then
+    cv = pd.read_csv(ctx.path("tables", "alt_cv_2000.csv"))
+    assert "alt_loo_per_class_m" in cv and "alt_loo_per_unit_m" not in cv

@@ -1,7 +1,8 @@
 """Build stage ``active_layer/<epoch>``: calibrated Stefan (or Kudryavtsev) ALT map and its tables.
 
 Reads ``grid/dem.tif``, ``<epoch>/landcover.tif``, ``permafrost.tif``, ``magt.tif`` (Kudryavtsev),
-``composite/lst.tif`` (thawing index from LST) and ``tables/boreholes.csv``; writes
+``composite/lst.tif`` (thawing index from LST), ``grid/geomorphology.tif`` (when the config has a
+geomorphology input: unit codes, CLASS_NAMES tag) and ``tables/boreholes.csv``; writes
 ``<epoch>/alt.tif`` [m], ``tables/alt_calibration_<epoch>.csv``, ``tables/alt_cv_<epoch>.csv`` and
 ``tables/metrics_active_layer_<epoch>.json``.
 """
@@ -13,11 +14,16 @@ import os
 import warnings
 from pathlib import Path
 
+import dask.array as dsa
 import numpy as np
 import pandas as pd
 import rasterio
+import xarray as xr
 
 from pfatlas.activelayer.calibrate import (
+    MODES,
+    UNIT_MODES,
+    EdaphicFit,
     calibration_table,
     error_stats,
     fit_edaphic,
@@ -73,7 +79,49 @@ def _paths(ctx: BuildContext, label: str) -> dict[str, Path]:
         p["magt"] = ctx.path(label, "magt.tif")
     if ctx.cfg.climate.thawing_index_source == "lst":
         p["lst"] = ctx.path(label, "composite", "lst.tif")
+    if ctx.cfg.inputs.geomorphology is not None:
+        p["geomorphology"] = ctx.path("grid", "geomorphology.tif")
     return p
+
+
+def _unit_names(path: Path) -> dict[int, str]:
+    """Unit code -> name from the geomorphology raster's CLASS_NAMES tag."""
+    with rasterio.open(path) as src:
+        raw = src.tags().get("CLASS_NAMES")
+    if not raw:
+        raise InputError(
+            "geomorphology raster has no CLASS_NAMES tag (unit names)", path=path, field="CLASS_NAMES"
+        )
+    return {int(k): v for k, v in json.loads(raw).items()}
+
+
+def _check_mode(ctx: BuildContext) -> None:
+    """A unit mode needs the geomorphology units: refuse it, never fall back silently."""
+    mode = ctx.cfg.active_layer.calibration
+    if mode in UNIT_MODES and ctx.cfg.inputs.geomorphology is None:
+        raise ConfigError(
+            f'active_layer.calibration = "{mode}" fits a factor per geomorphology unit, but the config '
+            'has no geomorphology input (set inputs.geomorphology or choose "per_class")',
+            path=ctx.cfg.source_path,
+            field="active_layer.calibration",
+        )
+
+
+def apply_unit_factors(alt: xr.DataArray, unit: xr.DataArray, fit: EdaphicFit) -> xr.DataArray:
+    """``alt`` [m] times the unit multiplier of each cell's geomorphology unit (1 for unit 255).
+
+    Both arrays on one grid and chunking (as read by ``read_to_grid``); lazy where they are.
+    """
+    lut = fit.unit_lookup()
+
+    def block(a, u):
+        return (a * lut[u]).astype("float32")
+
+    if isinstance(alt.data, dsa.Array):
+        data = dsa.map_blocks(block, alt.data, unit.data, dtype="float32")
+    else:
+        data = block(np.asarray(alt.data), np.asarray(unit.data))
+    return alt.copy(data=data)
 
 
 def _soil_table(ctx: BuildContext) -> SoilTable:
@@ -96,6 +144,9 @@ def _calibration_boreholes(ctx: BuildContext, label: str, paths: dict[str, Path]
         bh = bh[np.isfinite(bh["lst_c"])].copy()
     if "magt" in paths:
         bh["magt_map_c"] = sample_points(paths["magt"], bh["row"], bh["col"])
+    if "geomorphology" in paths:
+        u = sample_points(paths["geomorphology"], bh["row"], bh["col"])
+        bh["unit_code"] = np.where(np.isfinite(u) & (u != 255), u, np.nan)
     return bh
 
 
@@ -117,6 +168,7 @@ def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
     kw = dict(amplitude_c=amplitude, surface=surface, latent_heat_j_kg=al.latent_heat_j_kg, method=al.method)
 
     # --- calibration at the boreholes (small table) ---
+    _check_mode(ctx)
     bh = _calibration_boreholes(ctx, label, paths, table)
     if al.calibration != "none" and len(bh) == 0:
         raise InputError(
@@ -145,20 +197,36 @@ def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
         )
     bh, raw, codes = bh[good], raw[good], codes[good]
     obs = bh["alt_m"].to_numpy(dtype="float64")
-    fit = fit_edaphic(obs, raw, codes, table.codes(), al.calibration)
-    loo = loo_predictions(obs, raw, codes, table.codes(), al.calibration)
-    cal_table = calibration_table(obs, raw, codes, fit, table.names)
+    has_units = "geomorphology" in paths
+    unit_names = _unit_names(paths["geomorphology"]) if has_units else {}
+    units = bh["unit_code"].to_numpy(dtype="float64") if has_units else None
+    ukw = dict(units=units, unit_codes=sorted(unit_names))
+    fit = fit_edaphic(obs, raw, codes, table.codes(), al.calibration, **ukw)
+    # leave-one-out for every mode the inputs allow (the configured one is alt_loo_m): the table
+    # on which the choice of mode is made, at the boreholes only
+    loo_by_mode = {
+        m: loo_predictions(obs, raw, codes, table.codes(), m, **ukw)
+        for m in MODES
+        if has_units or m not in UNIT_MODES
+    }
+    loo = loo_by_mode[al.calibration]
+    bh_units = units if units is not None else np.full(obs.shape, np.nan)
+    cal_table = calibration_table(obs, raw, codes, fit, table.names, units=bh_units, unit_names=unit_names)
     cv = pd.DataFrame(
         {
             "id": bh["id"].to_numpy(),
             "class_code": codes.astype(int),
             "class_name": [table.names[c] for c in codes],
+            "unit_code": pd.array([int(u) if np.isfinite(u) else None for u in bh_units], dtype="Int64"),
+            "unit_name": [unit_names.get(int(u), "") if np.isfinite(u) else "" for u in bh_units],
             "alt_observed_m": obs,
             "alt_uncalibrated_m": raw,
-            "alt_fitted_m": np.array([fit.factor_for(c) for c in codes]) * raw,
+            "alt_fitted_m": np.array([fit.factor_for(c, u) for c, u in zip(codes, bh_units, strict=True)])
+            * raw,
             "alt_loo_m": loo,
             "error_loo_m": loo - obs,
             "rel_error_loo": (loo - obs) / obs,
+            **{f"alt_loo_{m}_m": v for m, v in loo_by_mode.items()},
         }
     )
 
@@ -174,6 +242,8 @@ def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
         mean = c.station_maat_c - c.lapse_rate_c_per_km * (dem - c.station_elevation_m) / 1000.0
     magt = rd(paths["magt"]) if "magt" in paths else None
     alt = active_layer_map(lc, mean, pf, table.with_factors(fit.factors), magt=magt, **kw)
+    if al.calibration in UNIT_MODES:
+        alt = apply_unit_factors(alt, rd(paths["geomorphology"], dtype="uint8", fill=255), fit)
     out_path = ctx.path(label, "alt.tif")
     source = "LST (Landsat) surface" if surface else f"air ({cfg.climate.station_name} + lapse rate)"
     written = write_cogs(
@@ -202,8 +272,10 @@ def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
             "station_amplitude_c": amplitude,
             "edaphic_factor_overall": fit.overall,
             "edaphic_factors": {table.names[c]: f for c, f in fit.factors.items()},
+            "edaphic_unit_multipliers": {unit_names[u]: f for u, f in fit.unit_factors.items()},
             "fit": error_stats(cv["alt_fitted_m"], obs),
             "loo_cv": error_stats(loo, obs),
+            "loo_cv_by_mode": {m: error_stats(v, obs) for m, v in loo_by_mode.items()},
             "uncalibrated": error_stats(raw, obs),
             "validation_boreholes": val,
         }
@@ -280,7 +352,8 @@ def stages(ctx: BuildContext) -> list[Stage]:
                 run,
                 inputs=inputs,
                 params=params,
-                depends=("dem", "boreholes", f"landcover/{label}", f"magt/{label}"),
+                depends=("dem", "boreholes", f"landcover/{label}", f"magt/{label}")
+                + (("geomorphology",) if ctx.cfg.inputs.geomorphology is not None else ()),
                 description=f"active-layer thickness ({ctx.cfg.active_layer.method}) {label}",
             )
         )

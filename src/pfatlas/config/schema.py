@@ -214,7 +214,9 @@ def _default_soils() -> dict[str, SoilParameters]:
 class ActiveLayerConfig(_Section):
     method: Literal["stefan", "kudryavtsev"] = "stefan"
     latent_heat_j_kg: float = Field(3.34e5, gt=0)  # [J kg-1] latent heat of fusion of water
-    calibration: Literal["per_class", "overall", "none"] = "per_class"
+    calibration: Literal["per_class", "per_unit", "per_class_and_unit", "overall", "none"] = (
+        "per_class_and_unit"
+    )
     soils: dict[str, SoilParameters] = Field(default_factory=_default_soils)
 
 
