@@ -7,4 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+#: The label every file, table and plate of the synthetic demo carries.
+SYNTHETIC_LABEL = "synthetic (pfatlas virtual Muli)"
+
+__all__ = ["__version__", "SYNTHETIC_LABEL"]

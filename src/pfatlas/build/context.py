@@ -7,12 +7,13 @@ from pathlib import Path
 
 from odc.geo.geobox import GeoBox
 
+from pfatlas import SYNTHETIC_LABEL
 from pfatlas.config import Config
 from pfatlas.grid import grid_from_bbox
 
 __all__ = ["BuildContext", "make_context", "SYNTHETIC_TAG"]
 
-SYNTHETIC_TAG = "synthetic (pfatlas virtual Muli)"
+SYNTHETIC_TAG = SYNTHETIC_LABEL
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from pfatlas import SYNTHETIC_LABEL
 from pfatlas.io.cog import atomic_path
 
 __all__ = ["write_table", "SYNTHETIC_SOURCE"]
 
-SYNTHETIC_SOURCE = "synthetic (pfatlas virtual Muli)"
+SYNTHETIC_SOURCE = SYNTHETIC_LABEL
 
 
 def write_table(df: pd.DataFrame, path: str | Path, *, synthetic: bool = False) -> Path:

@@ -24,6 +24,7 @@ import rasterio
 from odc.geo.geobox import GeoBox
 from pyproj import CRS, Transformer
 
+from pfatlas import SYNTHETIC_LABEL
 from pfatlas.io.landsat import (
     QA_FILL,
     SENSOR_ID,
@@ -38,7 +39,7 @@ from pfatlas.io.landsat import (
 
 __all__ = ["write_c2l2_scene", "product_id", "to_dn", "SYNTHETIC_TAG"]
 
-SYNTHETIC_TAG = "synthetic (pfatlas virtual Muli)"
+SYNTHETIC_TAG = SYNTHETIC_LABEL
 _NOTE = (
     "SYNTHETIC SCENE written by pfatlas (virtual Muli): not a U.S. Geological Survey product; "
     "the file layout, names, data types and scale factors follow Collection 2 Level-2."

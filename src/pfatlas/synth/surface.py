@@ -22,6 +22,7 @@ from pyproj import Transformer
 from rasterio.features import rasterize
 from scipy import ndimage
 
+from pfatlas import SYNTHETIC_LABEL
 from pfatlas.io.cog import ClassInfo
 from pfatlas.synth.ground import UNIT_NAMES
 from pfatlas.synth.terrain import from_strike_frame, valley_axis
@@ -42,7 +43,7 @@ __all__ = [
     "sample_points",
 ]
 
-SOURCE = "synthetic (pfatlas virtual Muli)"
+SOURCE = SYNTHETIC_LABEL
 
 LANDCOVER_CLASSES = (
     ClassInfo(1, "alpine swamp meadow", (38, 115, 77)),
