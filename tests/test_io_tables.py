@@ -378,7 +378,8 @@ def test_logs_missing_column(tmp_path):
         ),
         ("A,0,1,clay,1200,1500", "water_content_pct", "1200 % is outside the plausible range"),
         ("A,0,1,clay,-1,1500", "water_content_pct", "-1 % is outside"),
-        ("A,0,1,clay,,1500", "water_content_pct", "blank where a water content"),
+        ("A,0,1,clay,,1500", "water_content_pct", "missing water content for a clay layer of borehole 'A'"),
+        ("A,0,1,clay,NaN,1500", "water_content_pct", "missing water content for a clay layer"),
         ("A,0,1,clay,30,50", "dry_density_kg_m3", "50 kg m-3 is outside"),
         ("A,0,1,clay,30,3500", "dry_density_kg_m3", "3500 kg m-3 is outside"),
         ("A,0,1.2m,clay,30,1500", "bottom_m", "'1.2m' is not a depth"),
@@ -391,6 +392,12 @@ def test_logs_bad_values(tmp_path, row, field, match):
     with pytest.raises(InputError, match=match) as e:
         read_borehole_logs(p)
     assert e.value.row == 3 and e.value.field == field and e.value.path == str(p)
+
+
+def test_logs_bedrock_may_leave_water_content_blank(tmp_path):
+    p = logs(tmp_path, "A,0,2,silt,30,1400", "A,2,15,bedrock,,")
+    df = read_borehole_logs(p)
+    assert np.isnan(df["water_content_pct"][1]) and df["soil"][1] == "bedrock"
 
 
 def test_logs_overlap_names_both_rows_and_the_borehole(tmp_path):

@@ -554,7 +554,7 @@ def read_borehole_logs(path: str | Path, known_ids: Iterable[str] | None = None)
 
     Columns: ``borehole_id``, ``top_m``, ``bottom_m`` [m below the surface], ``soil`` (gravel /
     sand / silt / clay / peat / bedrock / ice, case-insensitive), ``water_content_pct`` [%,
-    gravimetric, ice + unfrozen water, 0..1000], ``dry_density_kg_m3`` [kg m-3, 100..3000] (optional
+    gravimetric, ice + unfrozen water, 0..1000; blank only for bedrock], ``dry_density_kg_m3`` [kg m-3, 100..3000] (optional
     column, blanks allowed). Gaps between layers are allowed; overlaps are not.
 
     Parameters
@@ -612,9 +612,19 @@ def read_borehole_logs(path: str | Path, known_ids: Iterable[str] | None = None)
                 field="soil",
             )
         soils.append(s)
+    # a blank water content is allowed for bedrock only (it holds no ground ice to account for)
     w = parse_numbers(
-        p, df["water_content_pct"], "water_content_pct", required=True, what="a water content [%]"
+        p, df["water_content_pct"], "water_content_pct", required=False, what="a water content [%]"
     )
+    missing = [i for i in np.flatnonzero(np.isnan(w)) if soils[i] != "bedrock"]
+    if missing:
+        fail_rows(
+            p,
+            [rows[i] for i in missing],
+            "water_content_pct",
+            f"missing water content for a {soils[missing[0]]} layer of borehole '{ids[missing[0]]}' "
+            "(needed for its ice content; only bedrock layers may leave it blank)",
+        )
     check_range(
         p, w, rows, "water_content_pct", *WATER_CONTENT_RANGE_PCT, unit="%", why=" (gravimetric, in %)"
     )
