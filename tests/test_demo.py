@@ -227,3 +227,16 @@ def test_borehole_outside_the_area_is_a_warning(demo, tmp_path, capsys):
     assert main(["validate", str(cfg)]) == 0
     captured = capsys.readouterr()
     assert "outside" in captured.err and "1" in captured.err
+
+
+def test_validate_names_a_missing_thawing_index(demo, tmp_path, capsys):
+    import tomllib
+
+    import tomli_w
+
+    cfg = _config_with(demo, tmp_path)
+    raw = tomllib.loads(cfg.read_text())
+    del raw["climate"]["station_thawing_index_cdays"]
+    cfg.write_text(tomli_w.dumps(raw))
+    assert main(["validate", str(cfg)]) == 1
+    assert "field 'climate.station_thawing_index_cdays'" in capsys.readouterr().err

@@ -148,6 +148,34 @@ def validate_config(config: str | Path | Config) -> ValidationReport:
 
         check("mining", mining)
 
+    def stage_settings() -> str:
+        from pfatlas.errors import ConfigError
+
+        cfg_path = cfg.source_path
+        runs_alt = (
+            cfg.inputs.boreholes is not None and cfg.inputs.samples is not None and bool(cfg.inputs.landsat)
+        )
+        if not runs_alt:
+            return "active layer not run (needs boreholes, samples and Landsat)"
+        if cfg.climate.thawing_index_source == "station" and cfg.climate.station_thawing_index_cdays is None:
+            raise ConfigError(
+                "the active-layer stage needs the reference station's air thawing index [degC day]",
+                path=cfg_path,
+                field="climate.station_thawing_index_cdays",
+            )
+        if (
+            cfg.active_layer.calibration in ("per_unit", "per_class_and_unit")
+            and cfg.inputs.geomorphology is None
+        ):
+            raise ConfigError(
+                f'active_layer.calibration = "{cfg.active_layer.calibration}" needs inputs.geomorphology '
+                '(or choose "per_class")',
+                path=cfg_path,
+                field="active_layer.calibration",
+            )
+        return f"active layer: {cfg.active_layer.method}, calibration {cfg.active_layer.calibration}"
+
+    check("settings", stage_settings)
     return report
 
 
