@@ -9,15 +9,12 @@ geomorphology input: unit codes, CLASS_NAMES tag) and ``tables/boreholes.csv``; 
 
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from pathlib import Path
 
 import dask.array as dsa
 import numpy as np
 import pandas as pd
-import rasterio
 import xarray as xr
 
 from pfatlas.activelayer.calibrate import (
@@ -34,20 +31,11 @@ from pfatlas.activelayer.thawing_index import fit_amplitude_c, mean_over_months_
 from pfatlas.build.context import BuildContext
 from pfatlas.build.stages import Stage
 from pfatlas.errors import ConfigError, InputError, PfatlasWarning
-from pfatlas.io.cog import Layer, atomic_path, write_cogs
-from pfatlas.io.raster import read_to_grid, sample_points
-from pfatlas.io.table_writer import write_table
+from pfatlas.io.cog import Layer, write_cogs
+from pfatlas.io.raster import read_array, read_class_names, read_to_grid, sample_points
+from pfatlas.io.table_writer import read_table, write_json, write_table
 
-__all__ = ["stages", "run_active_layer", "station_amplitude_c", "write_json"]
-
-
-def write_json(data: dict, path: Path) -> Path:
-    """Write a small JSON file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=True), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+__all__ = ["stages", "run_active_layer", "station_amplitude_c"]
 
 
 def station_amplitude_c(ctx: BuildContext) -> float:
@@ -82,17 +70,6 @@ def _paths(ctx: BuildContext, label: str) -> dict[str, Path]:
     if ctx.cfg.inputs.geomorphology is not None:
         p["geomorphology"] = ctx.path("grid", "geomorphology.tif")
     return p
-
-
-def _unit_names(path: Path) -> dict[int, str]:
-    """Unit code -> name from the geomorphology raster's CLASS_NAMES tag."""
-    with rasterio.open(path) as src:
-        raw = src.tags().get("CLASS_NAMES")
-    if not raw:
-        raise InputError(
-            "geomorphology raster has no CLASS_NAMES tag (unit names)", path=path, field="CLASS_NAMES"
-        )
-    return {int(k): v for k, v in json.loads(raw).items()}
 
 
 def _check_mode(ctx: BuildContext) -> None:
@@ -131,7 +108,7 @@ def _soil_table(ctx: BuildContext) -> SoilTable:
 
 def _calibration_boreholes(ctx: BuildContext, label: str, paths: dict[str, Path], table: SoilTable):
     """Natural boreholes in permafrost with a measured ALT and a class with soil parameters."""
-    bh = pd.read_csv(paths["boreholes"], dtype={"id": str})
+    bh = read_table(paths["boreholes"])
     sel = (bh["setting"] == "natural") & (bh["magt_c"] < 0) & np.isfinite(bh["alt_m"]) & (bh["alt_m"] > 0)
     bh = bh[sel].copy()
     bh["class_code"] = sample_points(paths["landcover"], bh["row"], bh["col"])
@@ -198,7 +175,7 @@ def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
     bh, raw, codes = bh[good], raw[good], codes[good]
     obs = bh["alt_m"].to_numpy(dtype="float64")
     has_units = "geomorphology" in paths
-    unit_names = _unit_names(paths["geomorphology"]) if has_units else {}
+    unit_names = read_class_names(paths["geomorphology"]) if has_units else {}
     units = bh["unit_code"].to_numpy(dtype="float64") if has_units else None
     ukw = dict(units=units, unit_codes=sorted(unit_names))
     fit = fit_edaphic(obs, raw, codes, table.codes(), al.calibration, **ukw)
@@ -291,13 +268,8 @@ def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
 
 def _map_metrics(alt_path: Path, paths: dict[str, Path], table: SoilTable) -> dict:
     """Percentiles of the map, and a warning if the model left permafrost cells with a soil blank."""
-    with (
-        rasterio.open(alt_path) as a,
-        rasterio.open(paths["permafrost"]) as p,
-        rasterio.open(paths["landcover"]) as lc,
-    ):
-        alt = a.read(1)
-        expected = (p.read(1) == 1) & np.isfinite(table.k_t)[lc.read(1)]
+    alt = read_array(alt_path)
+    expected = (read_array(paths["permafrost"]) == 1) & np.isfinite(table.k_t)[read_array(paths["landcover"])]
     finite = np.isfinite(alt)
     holes = int((expected & ~finite).sum())
     if holes:
@@ -321,7 +293,7 @@ def _validation(ctx: BuildContext, alt_path: Path) -> dict:
     path = ctx.path("tables", "boreholes_validation.csv")
     if not path.exists():
         return {"n": 0}
-    vb = pd.read_csv(path, dtype={"id": str})
+    vb = read_table(path)
     vb = vb[(vb["setting"] == "natural") & np.isfinite(vb["alt_m"])]
     if vb.empty:
         return {"n": 0}

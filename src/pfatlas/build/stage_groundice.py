@@ -9,24 +9,20 @@ tables ``ground_ice_units_<epoch>.csv``, ``ground_ice_totals_<epoch>.csv``,
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import dask.array as dsa
 import numpy as np
 import pandas as pd
-import rasterio
 
 from pfatlas.build.context import BuildContext
-from pfatlas.build.stage_activelayer import write_json
 from pfatlas.build.stages import Stage
-from pfatlas.errors import InputError
 from pfatlas.groundice.classes import ICE_CLASS_NAMES_ZH, ICE_CLASSES, ice_class_infos
 from pfatlas.groundice.profile import ProfileSet, ground_ice_block
 from pfatlas.groundice.stratigraphy import sample_ice, unit_profiles
 from pfatlas.io.cog import Layer, write_cogs
-from pfatlas.io.raster import read_to_grid, sample_points
-from pfatlas.io.table_writer import write_table
+from pfatlas.io.raster import read_array, read_class_names, read_to_grid, sample_points
+from pfatlas.io.table_writer import read_table, write_json, write_table
 
 __all__ = ["stages", "run_ground_ice", "ground_ice_layers"]
 
@@ -39,16 +35,6 @@ def _paths(ctx: BuildContext, label: str) -> dict[str, Path]:
         "boreholes": ctx.path("tables", "boreholes.csv"),
         "logs": ctx.path("tables", "borehole_logs.csv"),
     }
-
-
-def _unit_names(path: Path) -> dict[int, str]:
-    with rasterio.open(path) as src:
-        raw = src.tags().get("CLASS_NAMES")
-    if not raw:
-        raise InputError(
-            "geomorphology raster has no CLASS_NAMES tag (unit names)", path=path, field="CLASS_NAMES"
-        )
-    return {int(k): v for k, v in json.loads(raw).items()}
 
 
 def ground_ice_layers(unit, alt, permafrost, profiles: ProfileSet, *, depth_m: float, cell_area_m2: float):
@@ -84,9 +70,9 @@ def run_ground_ice(ctx: BuildContext, label: str) -> list[Path]:
     """Run the stage for one epoch (see the module docstring)."""
     gi = ctx.cfg.ground_ice
     paths = _paths(ctx, label)
-    names = _unit_names(paths["geomorphology"])
+    names = read_class_names(paths["geomorphology"])
 
-    bh = pd.read_csv(paths["boreholes"], dtype={"id": str})
+    bh = read_table(paths["boreholes"])
     bh = bh[(bh["setting"] == "natural") & (bh["magt_c"] < 0)].copy()
     mapped_alt = sample_points(paths["alt"], bh["row"], bh["col"])
     table_depth = dict(
@@ -94,7 +80,7 @@ def run_ground_ice(ctx: BuildContext, label: str) -> list[Path]:
     )
     units = sample_points(paths["geomorphology"], bh["row"], bh["col"])
     borehole_unit = {b: int(u) for b, u in zip(bh["id"], units, strict=True) if np.isfinite(u) and u != 255}
-    logs = pd.read_csv(paths["logs"], dtype={"borehole_id": str})
+    logs = read_table(paths["logs"])
     logs = logs[logs["borehole_id"].isin(bh["id"])]
     samples = sample_ice(logs, gi.rho_ice_kg_m3, path=paths["logs"])
     profiles, unit_table = unit_profiles(samples, borehole_unit, table_depth, names)
@@ -133,16 +119,15 @@ def run_ground_ice(ctx: BuildContext, label: str) -> list[Path]:
     return written
 
 
-def _read(path: Path) -> np.ndarray:
-    with rasterio.open(path) as src:
-        return src.read(1)
-
-
 def _summaries(
     out: dict[str, Path], paths: dict[str, Path], unit_table: pd.DataFrame, cell_area: float, label: str
 ):
-    theta, vol, cls = _read(out["ground_ice"]), _read(out["ice_volume"]), _read(out["ice_class"])
-    unit, pf = _read(paths["geomorphology"]), _read(paths["permafrost"])
+    theta, vol, cls = (
+        read_array(out["ground_ice"]),
+        read_array(out["ice_volume"]),
+        read_array(out["ice_class"]),
+    )
+    unit, pf = read_array(paths["geomorphology"]), read_array(paths["permafrost"])
     perm = pf == 1
     rows = []
     for r in unit_table.itertuples():

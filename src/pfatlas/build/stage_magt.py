@@ -15,23 +15,20 @@ tables ``magt_coefficients_<epoch>.csv``, ``magt_cv_<epoch>.csv``, ``magt_model_
 
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio
 from pyproj import Transformer
 
 from pfatlas.build.context import BuildContext
 from pfatlas.build.stages import Stage
 from pfatlas.errors import InputError, MissingInputError, PfatlasWarning
-from pfatlas.io.cog import Layer, atomic_path, write_cogs
-from pfatlas.io.raster import read_to_grid, sample_points
-from pfatlas.io.table_writer import write_table
+from pfatlas.io.cog import Layer, write_cogs
+from pfatlas.io.raster import class_counts, read_to_grid, sample_points
+from pfatlas.io.table_writer import read_table, write_json, write_table
 from pfatlas.magt.features import FeatureSpec, design_matrix, make_spec
 from pfatlas.magt.predict import predict_magt, predict_points
 from pfatlas.magt.validation import coefficient_table, scores, train_magt
@@ -43,7 +40,7 @@ from pfatlas.permafrost.stability import (
     thermal_stability,
 )
 
-__all__ = ["stages", "magt_inputs", "run_magt", "class_counts"]
+__all__ = ["stages", "magt_inputs", "run_magt"]
 
 NATURAL = "natural"
 
@@ -67,15 +64,6 @@ def _params(ctx: BuildContext) -> dict:
         **ctx.cfg.model_dump(mode="json", include={"area", "magt", "thermal_stability"}),
         "landcover_classes": [c.model_dump(mode="json") for c in ctx.cfg.landcover.classes],
     }
-
-
-def class_counts(path: Path) -> dict[int, int]:
-    """Cells per class code of a uint8 class raster (255 = nodata excluded), block by block."""
-    counts = np.zeros(256, dtype=np.int64)
-    with rasterio.open(path) as src:
-        for _, window in src.block_windows(1):
-            counts += np.bincount(src.read(1, window=window).ravel(), minlength=256)
-    return {int(c): int(n) for c, n in enumerate(counts) if n and c != 255}
 
 
 def _need(path: Path, what: str) -> Path:
@@ -112,18 +100,6 @@ def _natural(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return df[keep].reset_index(drop=True)
 
 
-def _write_json(data: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 def _layer(ctx, da, path, units, desc, classes=None):
     return Layer(da, path, units, desc, classes=classes, tags=ctx.tags)
 
@@ -135,7 +111,7 @@ def run_magt(ctx: BuildContext, label: str) -> list[Path]:
     bh_path = _need(ctx.path("tables", "boreholes.csv"), "the boreholes table")
     lc_path = _need(ctx.path(label, "landcover.tif"), f"the land-cover map of epoch {label}")
     source = cfg.inputs.boreholes or bh_path
-    table = pd.read_csv(bh_path, dtype={"id": str})
+    table = read_table(bh_path)
     train = _natural(table, bh_path)
     f = _borehole_factors(ctx, train, lc_path)
 
@@ -260,7 +236,7 @@ def run_magt(ctx: BuildContext, label: str) -> list[Path]:
     loo = {m: float(cv[(m, "leave-one-out")]) for m in ("mlr", "rf")}
     blocked_scheme = [s for s in training.cv["scheme"] if s.startswith("blocked")][0]
     info = _model_info(ctx, label, training, spec, len(train), table)
-    written.append(_write_json(info, tables / f"magt_model_{label}.json"))
+    written.append(write_json(info, tables / f"magt_model_{label}.json"))
     pf_km2 = float(area.loc[area["code"] < 6, "area_km2"].sum())
     metrics = {
         "epoch": label,
@@ -283,7 +259,7 @@ def run_magt(ctx: BuildContext, label: str) -> list[Path]:
             validation_bias_degC=s["bias_degC"],
             validation_r2=s["r2"],
         )
-    written.append(_write_json(metrics, tables / f"metrics_magt_{label}.json"))
+    written.append(write_json(metrics, tables / f"metrics_magt_{label}.json"))
     return written
 
 
@@ -294,7 +270,7 @@ def _validation(ctx: BuildContext, model, lc_path: Path) -> pd.DataFrame | None:
     path = ctx.path("tables", "boreholes_validation.csv")
     if not path.is_file():
         return None
-    val = _natural(pd.read_csv(path, dtype={"id": str}), path)
+    val = _natural(read_table(path), path)
     if val.empty:
         return None
     f = _borehole_factors(ctx, val, lc_path)

@@ -270,3 +270,30 @@ def sample_points(path: str | Path, rows, cols, band: int = 1) -> np.ndarray:
             if v.count():
                 out[i] = float(v[0, 0])
     return out
+
+
+def read_array(path: str | Path, band: int = 1) -> np.ndarray:
+    """One whole band as a numpy array (nodata left as stored) -- for tables and summaries of a
+    layer already on the grid; the stages' per-cell work reads lazily with :func:`read_to_grid`."""
+    with rasterio.open(path) as src:
+        return src.read(band)
+
+
+def read_class_names(path: str | Path) -> dict[int, str]:
+    """Class code -> name of a class layer written by :func:`pfatlas.io.cog.write_cog`."""
+    import json
+
+    with rasterio.open(path) as src:
+        raw = src.tags().get("CLASS_NAMES")
+    if not raw:
+        raise InputError("class raster has no CLASS_NAMES tag (class names)", path=path, field="CLASS_NAMES")
+    return {int(k): v for k, v in json.loads(raw).items()}
+
+
+def class_counts(path: str | Path) -> dict[int, int]:
+    """Cells per class code of a uint8 class raster (255 = nodata excluded), block by block."""
+    counts = np.zeros(256, dtype=np.int64)
+    with rasterio.open(path) as src:
+        for _, window in src.block_windows(1):
+            counts += np.bincount(src.read(1, window=window).ravel(), minlength=256)
+    return {int(c): int(n) for c, n in enumerate(counts) if n and c != 255}
