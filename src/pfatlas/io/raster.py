@@ -41,6 +41,7 @@ class RasterInfo:
     count: int
     dtypes: tuple[str, ...]
     nodata: float | None
+    transform: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # affine coefficients a..f
 
     def bounds_in(self, crs: CRS) -> tuple[float, float, float, float]:
         """Bounds transformed (densified) to ``crs``."""
@@ -66,6 +67,7 @@ def raster_info(path: str | Path) -> RasterInfo:
                 count=src.count,
                 dtypes=tuple(src.dtypes),
                 nodata=src.nodata,
+                transform=tuple(src.transform)[:6],
             )
     except rasterio.errors.RasterioIOError as exc:
         raise MissingInputError(f"cannot be read as a raster ({exc})", path=path) from None

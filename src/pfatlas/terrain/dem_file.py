@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import rasterio
+from affine import Affine
 from odc.geo.geobox import GeoBox
 from pyproj import CRS
 
@@ -67,8 +67,7 @@ def dem_grid_for_file(dem_path: str | Path, *, resolution: float | None = None) 
         lon0, lat0, lon1, lat1 = info.bounds_in(CRS.from_epsg(4326))
         res = resolution or nominal_resolution((info.bounds[3] - info.bounds[1]) / info.shape[0])
         return grid_from_bbox((lon0, lat0, lon1, lat1), resolution=res), "bilinear"
-    with rasterio.open(info.path) as src:
-        own = GeoBox(info.shape, src.transform, info.crs.to_wkt())
+    own = GeoBox(info.shape, Affine(*info.transform), info.crs.to_wkt())
     same = resolution is not None and (
         math.isclose(abs(own.resolution.x), resolution) and math.isclose(abs(own.resolution.y), resolution)
     )
