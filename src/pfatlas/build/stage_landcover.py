@@ -10,8 +10,6 @@ class), ``landcover_feature_importance_<epoch>.csv`` and ``metrics_landcover_<ep
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,9 +19,9 @@ import pandas as pd
 from pfatlas.build.context import BuildContext
 from pfatlas.build.stages import Stage
 from pfatlas.errors import MissingInputError
-from pfatlas.io.cog import ClassInfo, Layer, atomic_path, write_cogs
+from pfatlas.io.cog import ClassInfo, Layer, write_cogs
 from pfatlas.io.raster import read_to_grid
-from pfatlas.io.table_writer import write_table
+from pfatlas.io.table_writer import read_table, write_json, write_table
 from pfatlas.landcover.accuracy import assess_accuracy
 from pfatlas.landcover.classify import (
     check_training,
@@ -78,32 +76,14 @@ def feature_stack(ctx: BuildContext, label: str):
 
 def sample_features(ctx: BuildContext, label: str, rows, cols) -> np.ndarray:
     """Features at sample cells, read point by point (equal to the stack's values there)."""
-    import rasterio
-    from rasterio.windows import Window
-
-    from pfatlas.io.raster import sample_points
+    from pfatlas.io.raster import read_windows, sample_points
 
     comp = ctx.path(label, "composite")
     spectral = {n: sample_points(comp / f"{n}.tif", rows, cols) for n in SPECTRAL_FEATURES}
     grid = {n: sample_points(ctx.path("grid", f"{n}.tif"), rows, cols) for n in ("dem", "slope", "aspect")}
     cell = abs(float(ctx.gbox.resolution.x))
     R = max(window_radius_cells(r, cell) for r in ctx.cfg.landcover.relief_radii_m)
-    with rasterio.open(ctx.path("grid", "dem.tif")) as src:
-        windows = (
-            np.stack(
-                [
-                    src.read(
-                        1,
-                        window=Window(int(c) - R, int(r) - R, 2 * R + 1, 2 * R + 1),
-                        boundless=True,
-                        fill_value=np.nan,
-                    ).astype(np.float64)
-                    for r, c in zip(rows, cols, strict=True)
-                ]
-            )
-            if len(rows)
-            else np.zeros((0, 2 * R + 1, 2 * R + 1))
-        )
+    windows = read_windows(ctx.path("grid", "dem.tif"), rows, cols, R)
     return point_features(
         spectral,
         grid["dem"],
@@ -119,20 +99,8 @@ def _samples(ctx: BuildContext, label: str) -> pd.DataFrame:
     path = ctx.path("tables", "samples.csv")
     if not path.is_file():
         raise MissingInputError("the samples table is missing (run the 'samples' stage)", path=path)
-    df = pd.read_csv(path, dtype={"epoch": str})
+    df = read_table(path)
     return df[df["epoch"] == label].reset_index(drop=True)
-
-
-def _write_json(data: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
@@ -219,7 +187,7 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
         "synthetic": synthetic,
     }
     metrics = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
-    out.append(_write_json(metrics, tables / f"metrics_landcover_{label}.json"))
+    out.append(write_json(metrics, tables / f"metrics_landcover_{label}.json"))
     return out
 
 

@@ -299,3 +299,20 @@ def class_counts(path: str | Path) -> dict[int, int]:
         for _, window in src.block_windows(1):
             counts += np.bincount(src.read(1, window=window).ravel(), minlength=256)
     return {int(c): int(n) for c, n in enumerate(counts) if n and c != 255}
+
+
+def read_windows(path: str | Path, rows, cols, radius: int, band: int = 1) -> np.ndarray:
+    """The (2 radius + 1)^2 windows around (row, col) cells, float64, NaN outside the raster.
+
+    Returns an array of shape (n, 2 radius + 1, 2 radius + 1) (used to compute neighbourhood
+    features at sample points without computing the whole layer).
+    """
+    size = 2 * radius + 1
+    rows, cols = np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)
+    out = np.full((len(rows), size, size), np.nan)
+    with rasterio.open(path) as src:
+        for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+            win = rasterio.windows.Window(int(c) - radius, int(r) - radius, size, size)
+            block = src.read(band, window=win, boundless=True, fill_value=np.nan, masked=True)
+            out[i] = block.astype(np.float64).filled(np.nan)
+    return out
