@@ -23,6 +23,7 @@ def main() -> None:
     demo = Path("out") / f"bench-{size}"
     runs = [
         ["bench_terrain.py"],
+        ["bench_thermal.py"],
         ["bench_composite.py"],
         ["bench_demo.py", "--size", size, "--out", str(demo), "--keep"],
         ["bench_atlas_epoch.py", "--out", str(demo), "--size", size],

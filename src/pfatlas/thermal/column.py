@@ -1,0 +1,546 @@
+"""1-D column heat conduction with phase change (enthalpy form, backward Euler, Newton).
+
+Finite volumes on nodes: node i holds the volume ``V_i`` (per unit area in 1-D) and exchanges heat
+with its neighbours j through the conductance ``G_ij = k_ij A_ij / d_ij``, ``k_ij`` the harmonic
+mean of the node conductivities (layers in series). Over a step dt, with H the volumetric enthalpy
+and T = T(H) (:mod:`pfatlas.thermal.enthalpy`), each free node satisfies
+
+    V_i (H_i - H_i^n) / dt = sum_j G_ij (T_j - T_i) + q_i                             [W]
+
+solved for H by Newton's method (Jacobian ``diag(V/dt) + L diag(dT/dH)``, conductances lagged;
+an update that crosses a kink of T(H) stops just past it; a step whose iteration does not converge
+is split in two). H is the unknown, so latent heat cannot be skipped at any dt, and the sum of the
+equations is an exact energy balance. The operator is assembled from a mesh's edge list
+(:class:`ColumnMesh`), so sections and axisymmetric meshes only need another mesh class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse
+import scipy.sparse.linalg
+
+from pfatlas.errors import InputError, PfatlasError
+from pfatlas.thermal import enthalpy as en
+from pfatlas.thermal.materials import Material, NodeProperties
+
+DAY = 86400.0  # [s]
+YEAR = 365.0 * DAY  # [s]; model years are 365 days long
+
+
+# --------------------------------------------------------------------------------------- mesh
+@dataclass(frozen=True)
+class ColumnMesh:
+    """Nodes of a 1-D column, depth positive down [m]; node 0 is the ground surface.
+
+    Examples
+    --------
+    >>> mesh = ColumnMesh(np.array([0.0, 0.1, 0.3]))
+    >>> mesh.volume  # [m3 m-2]
+    array([0.05, 0.15, 0.1 ])
+    """
+
+    z: np.ndarray
+
+    def __post_init__(self) -> None:
+        z = np.asarray(self.z, dtype=float)
+        if z.ndim != 1 or z.size < 3 or not np.all(np.isfinite(z)):
+            raise InputError("a column needs at least 3 finite node depths", field="z")
+        if z[0] != 0.0 or np.any(np.diff(z) <= 0):
+            raise InputError("node depths must start at 0 and increase", field="z")
+        object.__setattr__(self, "z", z)
+
+    @classmethod
+    def default(
+        cls, depth: float = 30.0, dz: float = 0.05, fine_depth: float = 5.0, growth: float = 1.1
+    ) -> ColumnMesh:
+        """Uniform ``dz`` to ``fine_depth``, then cells growing by ``growth`` to ``depth`` [m].
+
+        The defaults give 141 nodes to 30 m.
+        """
+        z = list(np.arange(0.0, fine_depth + dz / 2, dz))
+        step = dz
+        while z[-1] < depth - 1e-9:
+            step *= growth
+            z.append(min(z[-1] + step, depth))
+        if depth - z[-2] < 0.5 * step and len(z) > 3:  # avoid a sliver cell at the base
+            z.pop(-2)
+        return cls(np.array(z))
+
+    @property
+    def n(self) -> int:
+        return self.z.size
+
+    @property
+    def faces(self) -> np.ndarray:
+        """Control-volume boundaries [m] (n + 1 values)."""
+        mid = 0.5 * (self.z[1:] + self.z[:-1])
+        return np.concatenate([[self.z[0]], mid, [self.z[-1]]])
+
+    @property
+    def volume(self) -> np.ndarray:
+        return np.diff(self.faces)
+
+    @property
+    def edges(self) -> np.ndarray:
+        """Node pairs exchanging heat, shape (n - 1, 2)."""
+        i = np.arange(self.n - 1)
+        return np.stack([i, i + 1], axis=1)
+
+    @property
+    def edge_half_lengths(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distance from each edge's first and second node to the face between them [m]."""
+        d = np.diff(self.z)
+        return d / 2, d / 2
+
+    @property
+    def edge_area(self) -> np.ndarray:
+        return np.ones(self.n - 1)
+
+    def material_index(self, layer_bottoms: Sequence[float]) -> np.ndarray:
+        """Index of the layer each node lies in; layer k spans (bottom[k-1], bottom[k]] [m].
+
+        The last layer extends to the base whatever its bottom.
+        """
+        bottoms = np.asarray(layer_bottoms, dtype=float)
+        if bottoms.size == 0 or np.any(np.diff(bottoms) <= 0):
+            raise InputError("layer bottoms must increase", field="layers")
+        return np.minimum(np.searchsorted(bottoms, self.z, side="left"), bottoms.size - 1)
+
+
+# ---------------------------------------------------------------------------- boundaries
+def _apply_n_factors(t_air: np.ndarray, n_thaw: float, n_freeze: float) -> np.ndarray:
+    return np.where(t_air > 0, n_thaw * t_air, n_freeze * t_air)
+
+
+@dataclass(frozen=True)
+class SinusoidalSurface:
+    """Surface temperature [degC] ``n (mean + trend t/yr + amplitude sin(2 pi (t - t0)/yr))``.
+
+    ``n`` is ``n_thaw`` where the air temperature is above 0 degC, ``n_freeze`` below; ``trend``
+    in K per year; times in seconds, a year 365 days.
+    """
+
+    mean: float
+    amplitude: float
+    trend: float = 0.0
+    t0: float = 0.0
+    n_thaw: float = 1.0
+    n_freeze: float = 1.0
+
+    def __call__(self, t: np.ndarray | float) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        air = self.mean + self.trend * t / YEAR + self.amplitude * np.sin(2 * np.pi * (t - self.t0) / YEAR)
+        return _apply_n_factors(air, self.n_thaw, self.n_freeze)
+
+
+@dataclass(frozen=True)
+class SeriesSurface:
+    """Surface temperature from a series: times [s] and air temperatures [degC], linear between.
+
+    Runs must stay within the series' time span; n-factors as in :class:`SinusoidalSurface`.
+    """
+
+    times: np.ndarray
+    values: np.ndarray
+    n_thaw: float = 1.0
+    n_freeze: float = 1.0
+
+    def __post_init__(self) -> None:
+        t = np.asarray(self.times, dtype=float)
+        v = np.asarray(self.values, dtype=float)
+        if t.ndim != 1 or t.shape != v.shape or t.size < 2:
+            raise InputError("times and values must be 1-D of the same length >= 2", field="times")
+        if np.any(np.diff(t) <= 0) or not np.all(np.isfinite(v)):
+            raise InputError("times must increase and values be finite", field="times")
+        object.__setattr__(self, "times", t)
+        object.__setattr__(self, "values", v)
+
+    def __call__(self, t: np.ndarray | float) -> np.ndarray:
+        return _apply_n_factors(np.interp(t, self.times, self.values), self.n_thaw, self.n_freeze)
+
+
+@dataclass(frozen=True)
+class HeatFluxBase:
+    """Geothermal heat flux into the column at its base [W m-2] (positive upward)."""
+
+    flux: float = 0.06
+
+
+@dataclass(frozen=True)
+class FixedTemperatureBase:
+    """Fixed temperature at the base node [degC]."""
+
+    temperature: float
+
+
+# ------------------------------------------------------------------------------- solver
+@dataclass
+class ColumnResult:
+    """Output of :func:`simulate_column` (SI units; times in seconds from the run's start).
+
+    Attributes
+    ----------
+    times
+        Output times [s] (the initial state first).
+    z
+        Node depths [m].
+    temperature
+        Temperature [degC], shape (n_times, n_nodes).
+    thawed_fraction
+        Thawed fraction of the latent heat [-], same shape.
+    ice_content
+        Volumetric ice content [m3 m-3], same shape.
+    total_enthalpy
+        Enthalpy of the nodes not held at a fixed temperature [J m-2], per output time.
+    boundary_heat_in
+        Heat that entered through the surface and base since the start [J m-2], per output time.
+    latent_heat
+        Latent heat of each node's material [J m-3].
+    """
+
+    times: np.ndarray
+    z: np.ndarray
+    faces: np.ndarray
+    temperature: np.ndarray
+    thawed_fraction: np.ndarray
+    ice_content: np.ndarray
+    total_enthalpy: np.ndarray
+    boundary_heat_in: np.ndarray
+    latent_heat: np.ndarray
+    newton_iterations: int = 0
+    split_steps: int = 0
+    attrs: dict = field(default_factory=dict)
+
+    def thaw_depth(self) -> np.ndarray:
+        """Depth of the deepest thaw front (0 degC isotherm above frozen ground) [m] per time.
+
+        Between a thawed node (T >= 0) and the node below it: if that node is partly thawed
+        (inside its freezing range, with latent heat) the front is placed in its control volume
+        at the thawed fraction of its latent heat (a sharp front holding that much latent heat);
+        otherwise the isotherm is interpolated linearly in temperature between the two nodes.
+        NaN where no such front exists.
+        """
+        return _front_depth(
+            self.z, self.faces, self.temperature, self.thawed_fraction, self.latent_heat, thaw=True
+        )
+
+    def freeze_depth(self) -> np.ndarray:
+        """Depth of the deepest freezing front (frozen above, thawed below) [m] per time."""
+        return _front_depth(
+            self.z, self.faces, self.temperature, self.thawed_fraction, self.latent_heat, thaw=False
+        )
+
+    def _years(self) -> list[np.ndarray]:
+        """Output indices of each complete model year (times in (k yr, (k + 1) yr])."""
+        year = np.ceil(self.times / YEAR - 1e-9).astype(int) - 1
+        last = int(np.floor(self.times[-1] / YEAR + 1e-9))
+        return [np.flatnonzero(year == k) for k in range(last)]
+
+    def annual_alt(self) -> np.ndarray:
+        """Active-layer thickness per complete year [m]: the annual maximum thaw depth above
+        permafrost (nodes at or below 0 degC all year). NaN in a year without permafrost; 0 where
+        the ground did not thaw."""
+        out = []
+        depth = self.thaw_depth()
+        for idx in self._years():
+            tmax = self.temperature[idx].max(axis=0)
+            perm = np.flatnonzero(tmax <= 0.0)
+            if perm.size == 0:
+                out.append(np.nan)
+                continue
+            table = self.z[perm[0]]
+            d = depth[idx]
+            d = d[np.isfinite(d) & (d <= table + 1e-12)]
+            out.append(d.max() if d.size else 0.0)
+        return np.array(out)
+
+    def annual_magt(self, max_range: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """Mean annual ground temperature at the depth of zero annual amplitude, per year.
+
+        The depth of zero annual amplitude is the shallowest node below which the annual range
+        of temperature stays under ``max_range`` [K]. Returns (MAGT [degC], depth [m]); NaN
+        where the column is too shallow to reach it.
+        """
+        magt, zaa = [], []
+        for idx in self._years():
+            temps = self.temperature[idx]
+            small = (temps.max(axis=0) - temps.min(axis=0)) < max_range
+            below_all = np.flip(np.logical_and.accumulate(np.flip(small)))
+            if not below_all.any():
+                magt.append(np.nan)
+                zaa.append(np.nan)
+                continue
+            k = int(np.argmax(below_all))
+            magt.append(temps[:, k].mean())
+            zaa.append(self.z[k])
+        return np.array(magt), np.array(zaa)
+
+
+def _front_depth(z, faces, temp, frac, latent, *, thaw: bool) -> np.ndarray:
+    if thaw:
+        hit = (temp[:, :-1] >= 0.0) & (temp[:, 1:] < 0.0)
+    else:
+        hit = (temp[:, :-1] < 0.0) & (temp[:, 1:] >= 0.0)
+    out = np.full(temp.shape[0], np.nan)
+    rows = np.flatnonzero(hit.any(axis=1))
+    if rows.size == 0:
+        return out
+    j = hit.shape[1] - 1 - np.argmax(hit[rows, ::-1], axis=1)  # deepest pair (j, j + 1)
+    t_up, t_lo = temp[rows, j], temp[rows, j + 1]
+    interp = z[j] + (z[j + 1] - z[j]) * t_up / (t_up - t_lo)
+    # the partly thawed node holding the front lies below 0 degC: the lower node of a thaw
+    # front, the upper node of a freezing front
+    m = j + 1 if thaw else j
+    f = frac[rows, m]
+    partial = (f > 0.0) & (f < 1.0) & (latent[m] > 0.0)
+    held = f if thaw else 1.0 - f
+    sub = faces[m] + held * (faces[m + 1] - faces[m])
+    out[rows] = np.where(partial, sub, interp)
+    return out
+
+
+def _harmonic(
+    k: np.ndarray, edges: np.ndarray, h1: np.ndarray, h2: np.ndarray, area: np.ndarray
+) -> np.ndarray:
+    """Edge conductances [W K-1 per unit area of the mesh] (resistances in series)."""
+    return area / (h1 / k[edges[:, 0]] + h2 / k[edges[:, 1]])
+
+
+class _Stepper:
+    """Backward-Euler enthalpy stepper on a mesh with an edge list (state: the enthalpy)."""
+
+    def __init__(self, mesh, props: NodeProperties, base, tol: float, max_iter: int):
+        self.mesh, self.p, self.base = mesh, props, base
+        self.edges = mesh.edges
+        self.h1, self.h2 = mesh.edge_half_lengths
+        self.area = mesh.edge_area
+        self.vol = mesh.volume
+        self.tol, self.max_iter = tol, max_iter
+        n = mesh.n
+        self.fixed = np.zeros(n, dtype=bool)
+        self.fixed[0] = True
+        if isinstance(base, FixedTemperatureBase):
+            self.fixed[-1] = True
+        self.source = np.zeros(n)
+        if isinstance(base, HeatFluxBase):
+            self.source[-1] = base.flux
+        self.free = ~self.fixed
+        self.chain = bool(np.all(self.edges[:, 1] == self.edges[:, 0] + 1))
+        self.iterations = 0
+        self.splits = 0
+        self.heat_in = 0.0  # [J per unit area of the mesh] since the start
+        self.kink_solidus = (props.c_frozen + props.latent_heat / props.freezing_range) * (
+            props.freezing_range
+        )  # -H at T_f - dT [J m-3]
+        self.kink_scale = np.maximum(self.kink_solidus, props.c_thawed)
+
+    def fluxes(self, temp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Net conductive heat into each node [W] and the edge conductances."""
+        g = _harmonic(en.conductivity(temp, self.p), self.edges, self.h1, self.h2, self.area)
+        a, b = self.edges[:, 0], self.edges[:, 1]
+        flow = g * (temp[b] - temp[a])  # from b to a
+        net = np.zeros_like(temp)
+        if self.chain:
+            net[:-1] += flow
+            net[1:] -= flow
+        else:
+            np.add.at(net, a, flow)
+            np.add.at(net, b, -flow)
+        return net, g
+
+    def residual(self, h, h_old, dt):
+        temp = en.temperature(h, self.p)
+        net, g = self.fluxes(temp)
+        r = self.vol * (h - h_old) / dt - net - self.source
+        r[self.fixed] = 0.0
+        return r, temp, g
+
+    def solve_linear(self, g, slope, dt, rhs):
+        """Solve (diag(V/dt) + L diag(slope)) x = rhs on the free nodes (fixed nodes: x = 0)."""
+        n = self.mesh.n
+        s = np.where(self.free, slope, 0.0)
+        diag = self.vol / dt
+        a, b = self.edges[:, 0], self.edges[:, 1]
+        if self.chain:
+            ab = np.zeros((3, n))
+            ab[1] = diag
+            ab[1, :-1] += g * s[:-1]
+            ab[1, 1:] += g * s[1:]
+            ab[0, 1:] = -g * s[1:]
+            ab[2, :-1] = -g * s[:-1]
+            ab[1, self.fixed] = 1.0
+            ab[0, 1:][self.fixed[:-1]] = 0.0
+            ab[2, :-1][self.fixed[1:]] = 0.0
+            return scipy.linalg.solve_banded(
+                (1, 1), ab, np.where(self.free, rhs, 0.0), overwrite_ab=True, check_finite=False
+            )
+        rows = np.concatenate([a, b, a, b, np.arange(n)])
+        cols = np.concatenate([a, b, b, a, np.arange(n)])
+        vals = np.concatenate([g * s[a], g * s[b], -g * s[b], -g * s[a], diag])
+        keep = self.free[rows] | (rows == cols)
+        vals = np.where(self.fixed[rows] & (rows == cols), 0.0, vals)
+        mat = scipy.sparse.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, n))
+        mat = mat + scipy.sparse.diags(self.fixed.astype(float))
+        return scipy.sparse.linalg.spsolve(mat.tocsc(), np.where(self.free, rhs, 0.0))
+
+    def step(self, h_old: np.ndarray, fixed_values, t: float, dt: float, depth: int = 0):
+        """Step from t - dt to t; returns the new enthalpy and the boundary heat in [J per area].
+
+        A step whose Newton iteration does not converge within ``max_iter`` is split in two
+        (recursively, at most 12 times): backward Euler on the halves, still conservative.
+        """
+        h = self._newton(h_old, fixed_values(t), dt)
+        if h is not None:
+            return h
+        if depth >= 12:
+            raise PfatlasError(
+                f"thermal solver: Newton did not converge at t = {t:.0f} s even with a step of {dt:.3g} s"
+            )
+        self.splits += 1
+        h_mid = self.step(h_old, fixed_values, t - dt / 2, dt / 2, depth + 1)
+        return self.step(h_mid, fixed_values, t, dt / 2, depth + 1)
+
+    def _newton(self, h_old: np.ndarray, t_fixed: np.ndarray, dt: float) -> np.ndarray | None:
+        h = h_old.copy()
+        h[self.fixed] = en.enthalpy(t_fixed, _subset(self.p, self.fixed))
+        r, temp, g = self.residual(h, h_old, dt)
+        scale = self.vol / dt  # residual in enthalpy units: r / scale [J m-3]
+        norm = np.max(np.abs(r / scale))
+        for _ in range(self.max_iter):
+            if norm < self.tol:
+                break
+            slope = en.dtemperature_denthalpy(h, self.p)
+            dh = -self.solve_linear(g, slope, dt, r)
+            h = self._limit_to_kinks(h, h + dh)
+            r, temp, g = self.residual(h, h_old, dt)
+            norm = np.max(np.abs(r / scale))
+            self.iterations += 1
+        if norm >= self.tol:
+            return None
+        self.heat_in += self._boundary_flux(temp, g) * dt
+        return h
+
+    def _limit_to_kinks(self, h: np.ndarray, h_new: np.ndarray) -> np.ndarray:
+        """Stop a Newton update at the first kink of T(H) it crosses, just past it.
+
+        T(H) is piecewise linear; an update computed with one piece's slope that runs into the
+        next piece overshoots (the ramp's slope is tiny). Stopping just inside the next piece
+        lets the next iteration use the right slope.
+        """
+        kinks = (-(self.kink_solidus), np.zeros_like(h))
+        out = h_new.copy()
+        for hk in kinks:
+            up = (h < hk) & (h_new > hk)
+            down = (h >= hk) & (h_new < hk)
+            eps = 1e-9 * self.kink_scale
+            out = np.where(up, np.minimum(out, hk + eps), out)
+            out = np.where(down, np.maximum(out, hk - eps), out)
+        return out
+
+    def _boundary_flux(self, temp, g) -> float:
+        """Heat flow into the free nodes across edges to fixed nodes plus sources [W per area]."""
+        a, b = self.edges[:, 0], self.edges[:, 1]
+        into_a = g * (temp[b] - temp[a])
+        q = self.source[self.free].sum()
+        q += into_a[self.free[a] & self.fixed[b]].sum()
+        q -= into_a[self.free[b] & self.fixed[a]].sum()
+        return float(q)
+
+
+def _subset(p: NodeProperties, mask: np.ndarray) -> NodeProperties:
+    return NodeProperties(*(getattr(p, f)[mask] for f in p.__dataclass_fields__))
+
+
+def simulate_column(
+    mesh: ColumnMesh,
+    materials: Sequence[Material],
+    material_index: np.ndarray,
+    surface,
+    base=HeatFluxBase(),
+    *,
+    initial: np.ndarray | float,
+    years: float | None = None,
+    duration: float | None = None,
+    dt: float = DAY,
+    save_every: int = 1,
+    tol: float = 1e-3,
+    max_iter: int = 25,
+) -> ColumnResult:
+    """Run a column from ``initial`` temperatures for ``years`` (or ``duration`` seconds).
+
+    Parameters
+    ----------
+    mesh
+        The column's nodes.
+    materials, material_index
+        Materials and the index of each node's material (see :meth:`ColumnMesh.material_index`).
+    surface
+        :class:`SinusoidalSurface`, :class:`SeriesSurface` or any callable t [s] -> T [degC].
+    base
+        :class:`HeatFluxBase` (default 0.06 W m-2) or :class:`FixedTemperatureBase`.
+    initial
+        Initial temperature [degC] at each node, or one value for all.
+    years, duration
+        Run length in model years (365 days) or seconds; give one.
+    dt
+        Time step [s] (default one day); implicit, so any step is stable.
+    save_every
+        Keep every ``save_every``-th step.
+    tol
+        Newton tolerance on the enthalpy residual [J m-3].
+    """
+    if (years is None) == (duration is None):
+        raise InputError("give exactly one of years and duration", field="years")
+    total = years * YEAR if years is not None else float(duration)
+    if not np.isfinite(dt) or dt <= 0 or not np.isfinite(total) or total <= 0:
+        raise InputError("time step and run length must be positive", field="dt")
+    n_steps = int(round(total / dt))
+    if abs(n_steps * dt - total) > 1e-6 * dt:
+        raise InputError("run length must be a whole number of time steps", field="dt")
+    if isinstance(surface, SeriesSurface) and (surface.times[0] > 0 or surface.times[-1] < total):
+        raise InputError("surface series does not cover the run", field="times")
+    props = NodeProperties.from_materials(materials, material_index)
+    if np.asarray(material_index).shape != mesh.z.shape:
+        raise InputError("one material index per node", field="material_index")
+    temp0 = np.broadcast_to(np.asarray(initial, dtype=float), mesh.z.shape).copy()
+    if not np.all(np.isfinite(temp0)):
+        raise InputError("initial temperatures must be finite", field="initial")
+    stepper = _Stepper(mesh, props, base, tol, max_iter)
+    fixed_idx = np.flatnonzero(stepper.fixed)
+
+    def fixed_values(t: float) -> np.ndarray:
+        vals = [float(np.asarray(surface(t)))]
+        if isinstance(base, FixedTemperatureBase):
+            vals.append(base.temperature)
+        return np.array(vals)
+
+    temp0[fixed_idx] = fixed_values(0.0)
+    h = en.enthalpy(temp0, props)
+    saved_t, saved_h, saved_in = [0.0], [h], [0.0]
+    for k in range(1, n_steps + 1):
+        h = stepper.step(h, fixed_values, k * dt, dt)
+        if k % save_every == 0 or k == n_steps:
+            saved_t.append(k * dt)
+            saved_h.append(h)
+            saved_in.append(stepper.heat_in)
+    hs = np.array(saved_h)
+    temp = en.temperature(hs, props)
+    free = stepper.free
+    return ColumnResult(
+        times=np.array(saved_t),
+        z=mesh.z,
+        faces=mesh.faces,
+        temperature=temp,
+        thawed_fraction=en.thawed_fraction(temp, props),
+        ice_content=en.ice_content(temp, props),
+        total_enthalpy=(hs[:, free] * mesh.volume[free]).sum(axis=1),
+        boundary_heat_in=np.array(saved_in),
+        latent_heat=props.latent_heat,
+        newton_iterations=stepper.iterations,
+        split_steps=stepper.splits,
+    )
