@@ -1,8 +1,8 @@
 """Heat conduction with phase change (SPEC section 5): materials, enthalpy relations, solvers.
 
-Kernels are numpy with scipy sparse/banded linear algebra, SI units, no I/O. Only the 1-D column
-(:func:`simulate_column`) exists so far; the operator is assembled from a mesh's edge list so 2-D
-section and axisymmetric meshes can reuse the stepper.
+Kernels are numpy with scipy sparse/banded linear algebra, SI units, no I/O. Geometries: the 1-D
+column (:func:`simulate_column`), the x-z section and the axisymmetric r-z mesh
+(:func:`simulate_section`); one stepper assembles its operator from each mesh's edge list.
 """
 
 from pfatlas.thermal.column import (
@@ -17,8 +17,10 @@ from pfatlas.thermal.column import (
     simulate_column,
 )
 from pfatlas.thermal.materials import Material, NodeProperties
+from pfatlas.thermal.mesh2d import AxisymmetricMesh, SectionMesh, SectionResult, simulate_section
 
 __all__ = [
+    "AxisymmetricMesh",
     "DAY",
     "YEAR",
     "ColumnMesh",
@@ -27,7 +29,10 @@ __all__ = [
     "HeatFluxBase",
     "Material",
     "NodeProperties",
+    "SectionMesh",
+    "SectionResult",
     "SeriesSurface",
     "SinusoidalSurface",
     "simulate_column",
+    "simulate_section",
 ]

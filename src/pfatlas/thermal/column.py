@@ -314,7 +314,19 @@ def _harmonic(
 class _Stepper:
     """Backward-Euler enthalpy stepper on a mesh with an edge list (state: the enthalpy)."""
 
-    def __init__(self, mesh, props: NodeProperties, base, tol: float, max_iter: int):
+    def __init__(
+        self,
+        mesh,
+        props: NodeProperties,
+        base,
+        tol: float,
+        max_iter: int,
+        fixed: np.ndarray | None = None,
+        source: np.ndarray | None = None,
+    ):
+        """``fixed`` (nodes held at a given temperature) and ``source`` (heat into each node [W
+        per unit of the mesh]) default to a column's: the surface node and, by ``base``, the base
+        node fixed or the base heat flux into it."""
         self.mesh, self.p, self.base = mesh, props, base
         self.edges = mesh.edges
         self.h1, self.h2 = mesh.edge_half_lengths
@@ -322,13 +334,16 @@ class _Stepper:
         self.vol = mesh.volume
         self.tol, self.max_iter = tol, max_iter
         n = mesh.n
-        self.fixed = np.zeros(n, dtype=bool)
-        self.fixed[0] = True
-        if isinstance(base, FixedTemperatureBase):
-            self.fixed[-1] = True
-        self.source = np.zeros(n)
-        if isinstance(base, HeatFluxBase):
-            self.source[-1] = base.flux
+        if fixed is None:
+            fixed = np.zeros(n, dtype=bool)
+            fixed[0] = True
+            if isinstance(base, FixedTemperatureBase):
+                fixed[-1] = True
+        if source is None:
+            source = np.zeros(n)
+            if isinstance(base, HeatFluxBase):
+                source[-1] = base.flux
+        self.fixed, self.source = fixed, source
         self.free = ~self.fixed
         self.chain = bool(np.all(self.edges[:, 1] == self.edges[:, 0] + 1))
         self.iterations = 0
@@ -349,8 +364,7 @@ class _Stepper:
             net[:-1] += flow
             net[1:] -= flow
         else:
-            np.add.at(net, a, flow)
-            np.add.at(net, b, -flow)
+            net += np.bincount(a, flow, temp.size) - np.bincount(b, flow, temp.size)
         return net, g
 
     def residual(self, h, h_old, dt):
@@ -456,6 +470,25 @@ def _subset(p: NodeProperties, mask: np.ndarray) -> NodeProperties:
     return NodeProperties(*(getattr(p, f)[mask] for f in p.__dataclass_fields__))
 
 
+def run_steps(years: float | None, duration: float | None, dt: float) -> tuple[int, float]:
+    """Number of steps and run length [s] from ``years`` or ``duration`` [s] and ``dt`` [s]."""
+    if (years is None) == (duration is None):
+        raise InputError("give exactly one of years and duration", field="years")
+    total = years * YEAR if years is not None else float(duration)
+    if not np.isfinite(dt) or dt <= 0 or not np.isfinite(total) or total <= 0:
+        raise InputError("time step and run length must be positive", field="dt")
+    n_steps = int(round(total / dt))
+    if abs(n_steps * dt - total) > 1e-6 * dt:
+        raise InputError("run length must be a whole number of time steps", field="dt")
+    return n_steps, total
+
+
+def check_series_covers(surface, total: float) -> None:
+    """Raise if a :class:`SeriesSurface` does not cover the run [0, total] [s]."""
+    if isinstance(surface, SeriesSurface) and (surface.times[0] > 0 or surface.times[-1] < total):
+        raise InputError("surface series does not cover the run", field="times")
+
+
 def simulate_column(
     mesh: ColumnMesh,
     materials: Sequence[Material],
@@ -494,16 +527,8 @@ def simulate_column(
     tol
         Newton tolerance on the enthalpy residual [J m-3].
     """
-    if (years is None) == (duration is None):
-        raise InputError("give exactly one of years and duration", field="years")
-    total = years * YEAR if years is not None else float(duration)
-    if not np.isfinite(dt) or dt <= 0 or not np.isfinite(total) or total <= 0:
-        raise InputError("time step and run length must be positive", field="dt")
-    n_steps = int(round(total / dt))
-    if abs(n_steps * dt - total) > 1e-6 * dt:
-        raise InputError("run length must be a whole number of time steps", field="dt")
-    if isinstance(surface, SeriesSurface) and (surface.times[0] > 0 or surface.times[-1] < total):
-        raise InputError("surface series does not cover the run", field="times")
+    n_steps, total = run_steps(years, duration, dt)
+    check_series_covers(surface, total)
     props = NodeProperties.from_materials(materials, material_index)
     if np.asarray(material_index).shape != mesh.z.shape:
         raise InputError("one material index per node", field="material_index")
