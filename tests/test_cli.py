@@ -7,7 +7,16 @@ import pytest
 
 from pfatlas.cli.main import main
 
-COMMANDS = ["template-config", "validate", "build", "terrain", "demo", "score"]
+COMMANDS = [
+    "template-config",
+    "validate",
+    "build",
+    "terrain",
+    "demo",
+    "score",
+    "simulate",
+    "template-scenario",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

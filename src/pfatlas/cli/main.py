@@ -17,6 +17,7 @@ from pfatlas.cli import build as build_cmd
 from pfatlas.cli import config as config_cmd
 from pfatlas.cli import demo as demo_cmd
 from pfatlas.cli import score as score_cmd
+from pfatlas.cli import simulate as simulate_cmd
 from pfatlas.cli import terrain as terrain_cmd
 from pfatlas.cli.options import setup_logging, stderr, stdout
 from pfatlas.errors import PfatlasError
@@ -59,6 +60,7 @@ build_cmd.register(app, _state)
 terrain_cmd.register(app, _state)
 demo_cmd.register(app, _state)
 score_cmd.register(app, _state)
+simulate_cmd.register(app, _state)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,248 @@
+"""Run a site :class:`~pfatlas.thermal.scenario.Scenario` and write its outputs.
+
+Orchestration and I/O only: the scenario becomes a mesh, a material index, surface and base
+conditions for :func:`~pfatlas.thermal.simulate_column` or :func:`~pfatlas.thermal.simulate_section`;
+the result is written as ``temperature.nc`` (temperature and ice content in time, NetCDF3 through
+scipy) and ``summary.csv`` (ALT and MAGT per year), each to a temporary name then renamed.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pfatlas.errors import InputError, MissingInputError
+from pfatlas.thermal.column import (
+    DAY,
+    ColumnMesh,
+    ColumnResult,
+    FixedTemperatureBase,
+    HeatFluxBase,
+    SeriesSurface,
+    SinusoidalSurface,
+    simulate_column,
+)
+from pfatlas.thermal.mesh2d import AxisymmetricMesh, SectionMesh, SectionResult, simulate_section
+from pfatlas.thermal.scenario import Scenario, _SurfaceFields
+
+__all__ = ["read_air_series", "run_scenario", "scenario_model"]
+
+
+def read_air_series(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Days [d] and air temperatures [degC] from a CSV with columns ``day, air_temperature_c``."""
+    if not path.is_file():
+        raise MissingInputError("surface series file does not exist", path=path)
+    days, temps = [], []
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        for col in ("day", "air_temperature_c"):
+            if col not in (reader.fieldnames or []):
+                raise InputError("missing column", path=path, field=col)
+        for row_no, row in enumerate(reader, start=2):
+            try:
+                days.append(float(row["day"]))
+                temps.append(float(row["air_temperature_c"]))
+            except (TypeError, ValueError):
+                raise InputError(
+                    "not a number", path=path, row=row_no, field="day/air_temperature_c"
+                ) from None
+    if len(days) < 2 or np.any(np.diff(days) <= 0) or not np.all(np.isfinite(temps)):
+        raise InputError("need >= 2 rows with increasing days and finite temperatures", path=path)
+    return np.array(days), np.array(temps)
+
+
+def _surface(spec: _SurfaceFields):
+    if spec.series is not None:
+        days, temps = read_air_series(spec.series)
+        return SeriesSurface(days * DAY, temps, n_thaw=spec.n_thaw, n_freeze=spec.n_freeze)
+    return SinusoidalSurface(
+        spec.mean,
+        spec.amplitude,
+        trend=spec.trend,
+        t0=spec.phase_days * DAY,
+        n_thaw=spec.n_thaw,
+        n_freeze=spec.n_freeze,
+    )
+
+
+def scenario_model(scenario: Scenario) -> dict:
+    """The solver's arguments for a scenario: ``mesh``, ``materials``, ``material_index``,
+    ``surface``, ``base``, ``initial``, ``years``, ``dt`` [s], ``save_every`` (and for 2-D
+    ``surface_index``)."""
+    g = scenario.grid
+    column = ColumnMesh.default(
+        depth=g.depth, dz=g.dz, fine_depth=min(g.fine_depth, g.depth), growth=g.growth
+    )
+    materials, by_name = scenario.material_list()
+    bottoms = [layer.bottom for layer in scenario.layers]
+    surface = _surface(scenario.surface)
+    base = (
+        HeatFluxBase(scenario.base.flux)
+        if scenario.base.temperature is None
+        else FixedTemperatureBase(scenario.base.temperature)
+    )
+    dt = scenario.time_step_days * DAY
+    model = {
+        "materials": materials,
+        "base": base,
+        "years": scenario.years,
+        "dt": dt,
+        "save_every": int(round(scenario.output.interval_days / scenario.time_step_days)),
+    }
+    if scenario.geometry == "column":
+        mesh = column
+        index = column.material_index(bottoms)
+        surfaces = surface
+    else:
+        nx = int(round(g.width / g.dx)) + 1
+        cls = SectionMesh if scenario.geometry == "section" else AxisymmetricMesh
+        mesh = cls(np.linspace(0.0, g.width, nx), column.z)
+        index = mesh.layered_index(bottoms)
+        x, z = mesh.nodes
+        for region in scenario.regions:
+            inside = (x >= region.x[0]) & (x <= region.x[1]) & (z >= region.z[0]) & (z <= region.z[1])
+            index[inside] = by_name[region.material]
+        surfaces = [surface]
+        seg = np.zeros(nx, dtype=int)
+        for k, spec in enumerate(scenario.surface.segments, start=1):
+            surfaces.append(_surface(spec))
+            seg[(mesh.x >= spec.x[0]) & (mesh.x <= spec.x[1])] = k
+        model["surface_index"] = seg
+    if scenario.initial_temperature is not None:
+        initial = scenario.initial_temperature
+    else:
+        first = surfaces[0] if isinstance(surfaces, list) else surfaces
+        initial = float(np.mean(first(np.arange(365) * DAY)))
+    model.update(mesh=mesh, material_index=index, surface=surfaces, initial=initial)
+    return model
+
+
+def _summary_columns(scenario: Scenario, x: np.ndarray) -> list[int]:
+    if scenario.output.columns is not None:
+        wanted = scenario.output.columns
+    else:
+        wanted = [0.0 if scenario.geometry == "axisymmetric" else x[-1] / 2]
+    return [int(np.argmin(np.abs(x - w))) for w in wanted]
+
+
+def _summary_rows(result: ColumnResult, position: tuple[str, float] | None) -> list[dict]:
+    alt = result.annual_alt()
+    magt, zaa = result.annual_magt()
+    rows = []
+    for k in range(alt.size):
+        row = {position[0]: f"{position[1]:.3f}"} if position else {}
+        row.update(
+            year=k + 1,
+            alt_m=_fmt(alt[k]),
+            magt_c=_fmt(magt[k]),
+            zaa_m=_fmt(zaa[k]),
+        )
+        rows.append(row)
+    return rows
+
+
+def _fmt(v: float) -> str:
+    return "" if not np.isfinite(v) else f"{v:.4f}"
+
+
+def _dataset(scenario: Scenario, result: ColumnResult | SectionResult) -> xr.Dataset:
+    dims = ["time", "z"]
+    coords = {
+        "time": (
+            "time",
+            result.times / DAY,
+            {"units": "days", "long_name": "time since the start of the run"},
+        ),
+        "z": (
+            "z",
+            result.z,
+            {"units": "m", "long_name": "depth below the ground surface", "positive": "down"},
+        ),
+    }
+    if isinstance(result, SectionResult):
+        h = "x" if result.geometry == "section" else "r"
+        dims.append(h)
+        long = "horizontal distance" if h == "x" else "radius from the axis"
+        coords[h] = (h, result.x, {"units": "m", "long_name": long})
+    data = {
+        "temperature": (
+            dims,
+            result.temperature.astype(np.float32),
+            {"units": "degC", "long_name": "ground temperature"},
+        ),
+        "ice_content": (
+            dims,
+            result.ice_content.astype(np.float32),
+            {"units": "m3 m-3", "long_name": "volumetric ice content"},
+        ),
+    }
+    attrs = {
+        "title": f"pfatlas site simulation: {scenario.name}",
+        "geometry": scenario.geometry,
+        "scenario": scenario.model_dump_json(),
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def run_scenario(scenario: Scenario, outdir: str | Path) -> dict[str, Path]:
+    """Run ``scenario`` and write ``temperature.nc`` and ``summary.csv`` into ``outdir``.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario (see :func:`~pfatlas.thermal.scenario.load_scenario`).
+    outdir
+        Output folder, created if needed.
+
+    Returns
+    -------
+    dict
+        ``{"temperature": path, "summary": path}``. ``temperature.nc`` holds ``temperature``
+        [degC] and ``ice_content`` [m3 m-3] on (time [days], z [m], and x or r [m] in 2-D) at the
+        scenario's output interval, and the scenario (JSON) as the global attribute ``scenario``.
+        ``summary.csv`` has ``year, alt_m, magt_c, zaa_m`` per complete year (empty where there is
+        no permafrost or the model is too shallow for MAGT), computed from the stored field, with
+        ``x_m`` or ``r_m`` first in 2-D for each summary column.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    model = scenario_model(scenario)
+    if scenario.geometry == "column":
+        result = simulate_column(**model)
+        rows = _summary_rows(result, None)
+    else:
+        result = simulate_section(**model)
+        h = "x_m" if scenario.geometry == "section" else "r_m"
+        rows = []
+        for i in _summary_columns(scenario, result.x):
+            rows += _summary_rows(result.column(i), (h, float(result.x[i])))
+    paths = {"temperature": outdir / "temperature.nc", "summary": outdir / "summary.csv"}
+
+    tmp = outdir / ".temperature.nc.part"
+    try:
+        _dataset(scenario, result).to_netcdf(tmp, engine="scipy", format="NETCDF3_64BIT")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _replace(tmp, paths["temperature"])
+
+    tmp = outdir / ".summary.csv.part"
+    fields = list(rows[0]) if rows else ["year", "alt_m", "magt_c", "zaa_m"]
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    _replace(tmp, paths["summary"])
+    return paths
