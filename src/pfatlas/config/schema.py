@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pfatlas.errors import ConfigError, MissingInputError
+from pfatlas.config.toml_model import load_toml_model
 
 __all__ = [
     "Config",
@@ -274,16 +273,6 @@ class Config(_Section):
         return hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _format_loc(loc) -> str:
-    parts = []
-    for p in loc:
-        if isinstance(p, int):
-            parts.append(f"[{p}]")
-        else:
-            parts.append(("." if parts else "") + str(p))
-    return "".join(parts)
-
-
 def load_config(path: str | Path) -> Config:
     """Read, validate and resolve a pfatlas TOML config.
 
@@ -305,24 +294,7 @@ def load_config(path: str | Path) -> Config:
         The TOML is malformed or a value is invalid (the message names the key).
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingInputError("config file does not exist", path=path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=path) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not a UTF-8 text file: {exc}", path=path) from None
-    try:
-        cfg = Config.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = _format_loc(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `pfatlas template-config` lists the keys)"
-        raise ConfigError(f"{msg}{more}", path=path, field=key) from None
+    cfg = load_toml_model(path, Config, what="config file", template_command="pfatlas template-config")
     base = path.parent.resolve()
 
     def res(p: Path | None) -> Path | None:

@@ -12,14 +12,14 @@ prints a commented example.
 from __future__ import annotations
 
 import math
-import tomllib
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pfatlas.errors import ConfigError, InputError, MissingInputError
+from pfatlas.config.toml_model import KeyedError, load_toml_model
+from pfatlas.errors import InputError
 from pfatlas.thermal.materials import Material
 
 __all__ = [
@@ -33,14 +33,6 @@ __all__ = [
     "load_scenario",
     "template_scenario",
 ]
-
-
-class _KeyedError(ValueError):
-    """A cross-field problem found by a model validator, with the key it is about."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
 
 
 class _Section(BaseModel):
@@ -68,7 +60,7 @@ class MaterialSpec(_Section):
         try:
             return Material(name, **self.model_dump())
         except InputError as exc:
-            raise _KeyedError(exc.field or "", exc.detail.split(": ", 1)[-1]) from None
+            raise KeyedError(exc.field or "", exc.detail.split(": ", 1)[-1]) from None
 
 
 class LayerSpec(_Section):
@@ -81,7 +73,7 @@ class LayerSpec(_Section):
     @model_validator(mode="after")
     def _order(self):
         if self.bottom <= self.top:
-            raise _KeyedError("bottom", f"must be below top ({self.top} m)")
+            raise KeyedError("bottom", f"must be below top ({self.top} m)")
         return self
 
 
@@ -97,7 +89,7 @@ class RegionSpec(_Section):
         for key in ("x", "z"):
             lo, hi = getattr(self, key)
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-                raise _KeyedError(key, "must be [min, max] with min < max")
+                raise KeyedError(key, "must be [min, max] with min < max")
         return self
 
 
@@ -113,7 +105,7 @@ class _SurfaceFields(_Section):
     @model_validator(mode="after")
     def _one_kind(self):
         if (self.mean is None) == (self.series is None):
-            raise _KeyedError("mean", "give either mean (a sinusoid) or series (a CSV file), not both")
+            raise KeyedError("mean", "give either mean (a sinusoid) or series (a CSV file), not both")
         return self
 
 
@@ -125,7 +117,7 @@ class SegmentSpec(_SurfaceFields):
     @model_validator(mode="after")
     def _order(self):
         if not self.x[0] < self.x[1]:
-            raise _KeyedError("x", "must be [min, max] with min < max")
+            raise KeyedError("x", "must be [min, max] with min < max")
         return self
 
 
@@ -144,7 +136,7 @@ class BaseSpec(_Section):
     @model_validator(mode="after")
     def _one_kind(self):
         if self.heat_flux is not None and self.temperature is not None:
-            raise _KeyedError("temperature", "give either heat_flux or temperature, not both")
+            raise KeyedError("temperature", "give either heat_flux or temperature, not both")
         return self
 
     @property
@@ -195,24 +187,22 @@ class Scenario(_Section):
         for key, items in (("layers", self.layers), ("regions", self.regions)):
             for i, item in enumerate(items):
                 if item.material not in names:
-                    raise _KeyedError(
+                    raise KeyedError(
                         f"{key}[{i}].material",
                         f"unknown material '{item.material}' (defined: {', '.join(sorted(names))})",
                     )
         if self.layers[0].top != 0:
-            raise _KeyedError("layers[0].top", "the first layer must start at the surface (0 m)")
+            raise KeyedError("layers[0].top", "the first layer must start at the surface (0 m)")
         for i in range(1, len(self.layers)):
             above, layer = self.layers[i - 1], self.layers[i]
             if layer.top < above.bottom:
-                raise _KeyedError(
+                raise KeyedError(
                     f"layers[{i}].top", f"overlaps layers[{i - 1}] (which ends at {above.bottom} m)"
                 )
             if layer.top > above.bottom:
-                raise _KeyedError(
-                    f"layers[{i}].top", f"leaves a gap below layers[{i - 1}] ({above.bottom} m)"
-                )
+                raise KeyedError(f"layers[{i}].top", f"leaves a gap below layers[{i - 1}] ({above.bottom} m)")
         if self.layers[-1].bottom < self.grid.depth:
-            raise _KeyedError(
+            raise KeyedError(
                 f"layers[{len(self.layers) - 1}].bottom",
                 f"layers must reach the base of the model (grid.depth = {self.grid.depth} m)",
             )
@@ -224,35 +214,25 @@ class Scenario(_Section):
                 ("grid.width", self.grid.width is not None or self.grid.dx is not None),
             ):
                 if bad:
-                    raise _KeyedError(key, "only for geometry 'section' or 'axisymmetric'")
+                    raise KeyedError(key, "only for geometry 'section' or 'axisymmetric'")
         elif self.grid.width is None or self.grid.dx is None:
-            raise _KeyedError("grid.width", f"geometry '{self.geometry}' needs grid.width and grid.dx")
+            raise KeyedError("grid.width", f"geometry '{self.geometry}' needs grid.width and grid.dx")
         elif self.output.columns is not None:
             for i, x in enumerate(self.output.columns):
                 if not 0 <= x <= self.grid.width:
-                    raise _KeyedError(f"output.columns[{i}]", f"must be within [0, {self.grid.width}] m")
+                    raise KeyedError(f"output.columns[{i}]", f"must be within [0, {self.grid.width}] m")
         steps = self.years * 365.0 / self.time_step_days
         if abs(steps - round(steps)) > 1e-6:
-            raise _KeyedError("time_step_days", "the run must be a whole number of time steps")
+            raise KeyedError("time_step_days", "the run must be a whole number of time steps")
         every = self.output.interval_days / self.time_step_days
         if abs(every - round(every)) > 1e-6 or round(every) < 1:
-            raise _KeyedError("output.interval_days", "must be a whole multiple of time_step_days")
+            raise KeyedError("output.interval_days", "must be a whole multiple of time_step_days")
         return self
 
     def material_list(self) -> tuple[list[Material], dict[str, int]]:
         """The materials as :class:`~pfatlas.thermal.Material` objects and their index by name."""
         order = list(self.materials)
         return [self.materials[n].to_material(n) for n in order], {n: i for i, n in enumerate(order)}
-
-
-def _format_loc(loc) -> str:
-    parts = []
-    for p in loc:
-        if isinstance(p, int):
-            parts.append(f"[{p}]")
-        else:
-            parts.append(("." if parts else "") + str(p))
-    return "".join(parts)
 
 
 def _resolve_series(surface: SurfaceSpec, base: Path) -> SurfaceSpec:
@@ -279,27 +259,9 @@ def load_scenario(path: str | Path) -> Scenario:
         The TOML is malformed or a value is invalid (the message names the file and the key).
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingInputError("scenario file does not exist", path=path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=path) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not a UTF-8 text file: {exc}", path=path) from None
-    try:
-        scenario = Scenario.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = _format_loc(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, _KeyedError):
-            key = ".".join(k for k in (key, cause.key) if k)
-        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `pfatlas template-scenario` lists the keys)"
-        raise ConfigError(f"{msg}{more}", path=path, field=key) from None
+    scenario = load_toml_model(
+        path, Scenario, what="scenario file", template_command="pfatlas template-scenario"
+    )
     surface = _resolve_series(scenario.surface, path.parent.resolve())
     return scenario.model_copy(update={"surface": surface})
 
