@@ -489,6 +489,23 @@ def check_series_covers(surface, total: float) -> None:
         raise InputError("surface series does not cover the run", field="times")
 
 
+def march(stepper, h0: np.ndarray, fixed_values, n_steps: int, dt: float, save_every: int):
+    """Advance ``n_steps`` implicit steps of ``dt`` [s] from enthalpy ``h0`` [J m-3].
+
+    Returns the saved times [s], enthalpies (one row per saved step, the initial state first) and
+    cumulative boundary heat in [J per mesh unit] -- the time loop of every geometry.
+    """
+    h = h0
+    saved_t, saved_h, saved_in = [0.0], [h], [0.0]
+    for k in range(1, n_steps + 1):
+        h = stepper.step(h, fixed_values, k * dt, dt)
+        if k % save_every == 0 or k == n_steps:
+            saved_t.append(k * dt)
+            saved_h.append(h)
+            saved_in.append(stepper.heat_in)
+    return np.array(saved_t), np.array(saved_h), np.array(saved_in)
+
+
 def simulate_column(
     mesh: ColumnMesh,
     materials: Sequence[Material],
@@ -545,26 +562,18 @@ def simulate_column(
         return np.array(vals)
 
     temp0[fixed_idx] = fixed_values(0.0)
-    h = en.enthalpy(temp0, props)
-    saved_t, saved_h, saved_in = [0.0], [h], [0.0]
-    for k in range(1, n_steps + 1):
-        h = stepper.step(h, fixed_values, k * dt, dt)
-        if k % save_every == 0 or k == n_steps:
-            saved_t.append(k * dt)
-            saved_h.append(h)
-            saved_in.append(stepper.heat_in)
-    hs = np.array(saved_h)
+    saved_t, hs, saved_in = march(stepper, en.enthalpy(temp0, props), fixed_values, n_steps, dt, save_every)
     temp = en.temperature(hs, props)
     free = stepper.free
     return ColumnResult(
-        times=np.array(saved_t),
+        times=saved_t,
         z=mesh.z,
         faces=mesh.faces,
         temperature=temp,
         thawed_fraction=en.thawed_fraction(temp, props),
         ice_content=en.ice_content(temp, props),
         total_enthalpy=(hs[:, free] * mesh.volume[free]).sum(axis=1),
-        boundary_heat_in=np.array(saved_in),
+        boundary_heat_in=saved_in,
         latent_heat=props.latent_heat,
         newton_iterations=stepper.iterations,
         split_steps=stepper.splits,

@@ -35,6 +35,7 @@ from pfatlas.thermal.column import (
     HeatFluxBase,
     _Stepper,
     check_series_covers,
+    march,
     run_steps,
 )
 from pfatlas.thermal.materials import Material, NodeProperties
@@ -316,20 +317,12 @@ def simulate_section(
         return vals
 
     temp0[fixed] = fixed_values(0.0)
-    h = en.enthalpy(temp0, props)
-    saved_t, saved_h, saved_in = [0.0], [h], [0.0]
-    for k in range(1, n_steps + 1):
-        h = stepper.step(h, fixed_values, k * dt, dt)
-        if k % save_every == 0 or k == n_steps:
-            saved_t.append(k * dt)
-            saved_h.append(h)
-            saved_in.append(stepper.heat_in)
-    hs = np.array(saved_h)
+    saved_t, hs, saved_in = march(stepper, en.enthalpy(temp0, props), fixed_values, n_steps, dt, save_every)
     temp = en.temperature(hs, props)
     free = stepper.free
     shape = (hs.shape[0], *mesh.shape)
     return SectionResult(
-        times=np.array(saved_t),
+        times=saved_t,
         x=mesh.x,
         z=mesh.z,
         geometry=mesh.geometry,
@@ -337,7 +330,7 @@ def simulate_section(
         thawed_fraction=en.thawed_fraction(temp, props).reshape(shape),
         ice_content=en.ice_content(temp, props).reshape(shape),
         total_enthalpy=(hs[:, free] * mesh.volume[free]).sum(axis=1),
-        boundary_heat_in=np.array(saved_in),
+        boundary_heat_in=saved_in,
         latent_heat=props.latent_heat.reshape(mesh.shape),
         newton_iterations=stepper.iterations,
         split_steps=stepper.splits,
