@@ -11,7 +11,7 @@ from rasterio.transform import from_origin
 from pfatlas.errors import CoverageError, CRSError, InputError, MissingInputError
 from pfatlas.grid import grid_from_bbox, wrap_on_grid
 from pfatlas.io.cog import ClassInfo, Layer, write_cog, write_cogs
-from pfatlas.io.raster import band_max, read_to_grid, sample_points
+from pfatlas.io.raster import band_max, read_to_grid, read_windows, sample_points
 
 GRID = grid_from_bbox((99.0, 38.0, 99.1, 38.05))
 
@@ -160,6 +160,32 @@ def test_sample_points(tmp_path):
                      units="m", long_name="z")  # fmt: skip
     p = write_cog(z, tmp_path / "z.tif", gbox=GRID, units="m", description="z")
     np.testing.assert_array_equal(sample_points(p, [0, 5], [0, 7]), [0.0, 5 * GRID.shape[1] + 7])
+
+
+def test_points_and_windows_read_tile_by_tile_equal_the_array(tmp_path, monkeypatch):
+    # small tiles so that the points fall in many tiles, some windows cross tiles and the edges
+    import pfatlas.io.raster as raster
+
+    monkeypatch.setattr(raster, "_POINT_TILE", 16)
+    ny, nx = GRID.shape
+    a = np.random.default_rng(3).normal(size=GRID.shape).astype("f4")
+    a[10, 12] = np.nan  # nodata reads back as NaN
+    p = write_cog(wrap_on_grid(a, GRID, "a", units="m", long_name="a"), tmp_path / "a.tif", gbox=GRID,
+                  units="m", description="a")  # fmt: skip
+    rng = np.random.default_rng(4)
+    rows = np.concatenate([rng.uniform(0, ny, 60), [0.2, ny - 0.1, 10.7, -0.5, ny + 0.5]])
+    cols = np.concatenate([rng.uniform(0, nx, 60), [0.9, nx - 0.3, 12.2, 4.0, 3.0]])
+    got = sample_points(p, rows, cols)
+    r, c = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
+    np.testing.assert_array_equal(got[inside], a[r[inside], c[inside]])  # fractional -> their cell
+    assert np.isnan(got[~inside]).all() and np.isnan(got[62])
+    radius = 5
+    win = read_windows(p, rows, cols, radius)
+    padded = np.pad(a.astype("f8"), radius + 1, constant_values=np.nan)
+    for k in range(rows.size):
+        i, j = r[k] + radius + 1, c[k] + radius + 1
+        np.testing.assert_array_equal(win[k], padded[i - radius : i + radius + 1, j - radius : j + radius + 1])
 
 
 def test_file_on_the_grid_reads_exactly_with_any_resampling(tmp_path):

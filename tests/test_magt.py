@@ -367,3 +367,21 @@ def test_stage_model_named_by_config(tmp_path):
         se = src.read(1)
     loo = json.loads(ctx.path("tables", "metrics_magt_e1.json").read_text())["loocv_rmse_degC"]["rf"]
     assert np.nanmin(se) >= loo * (1 - 1e-6)  # the forest's SE is floored at its LOOCV RMSE
+
+
+def test_auto_choice_takes_the_forest_only_when_clearly_better():
+    # a linear law: the regression; a step in elevation (a threshold the regression cannot
+    # draw): the forest, by far more than one standard error of the MSE difference
+    rng = np.random.default_rng(11)
+    n = 60
+    z = rng.uniform(3600, 4400, n)
+    spec = make_spec([2] * n, [2], centre_lon=99.3, centre_lat=38.0, elevation_ref_m=4000.0)
+    X, _ = design_matrix(spec, z, rng.uniform(99.2, 99.4, n), rng.uniform(37.9, 38.1, n),
+                         rng.uniform(0, 360, n), rng.uniform(0, 20, n), np.full(n, 2))  # fmt: skip
+    xy = rng.uniform(0, 2e4, (2, n))
+    linear = -0.004 * (z - 4000) + rng.normal(0, 0.1, n)
+    t = train_magt(X, linear, *xy, spec, n_estimators=50, cv_n_estimators=20)
+    assert t.model.kind == "mlr" and "one standard error" in t.reason
+    step = np.where(z > 4000, -2.0, 1.0) + rng.normal(0, 0.1, n)
+    t = train_magt(X, step, *xy, spec, n_estimators=50, cv_n_estimators=20)
+    assert t.model.kind == "rf" and "more than one standard error" in t.reason

@@ -27,6 +27,7 @@ from pfatlas.landcover.classify import (
     check_training,
     classify,
     fit_landcover_model,
+    plot_cells,
     predict_features,
     split_samples,
 )
@@ -116,17 +117,22 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
     )
 
     stack = feature_stack(ctx, label)
-    X = sample_features(ctx, label, samples["row"].to_numpy(), samples["col"].to_numpy())
+    rows, cols = samples["row"].to_numpy(), samples["col"].to_numpy()
+    cell = abs(float(ctx.gbox.resolution.x))
+    radius = int(round(lc_cfg.plot_radius_m / cell))
+    pr, pc, owner = plot_cells(rows[train], cols[train], radius, ctx.gbox.shape)
+    X_train = sample_features(ctx, label, pr + 0.5, pc + 0.5)
+    X_val = sample_features(ctx, label, np.floor(rows[val]) + 0.5, np.floor(cols[val]) + 0.5)
     spectral = [str(n) for n in stack["feature"].values if str(n) in SPECTRAL_FEATURES]
     model = fit_landcover_model(
-        X[train],
-        codes[train],
+        X_train,
+        codes[train][owner],
         [str(n) for n in stack["feature"].values],
         spectral,
         n_estimators=lc_cfg.n_estimators,
         seed=lc_cfg.seed,
     )
-    pred, _ = predict_features(X[val], model)
+    pred, _ = predict_features(X_val, model)
     report = assess_accuracy(codes[val], pred, [c.code for c in classes], [c.name for c in classes])
 
     maps = classify(stack, model)
@@ -182,6 +188,8 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
         "overall_accuracy_se": report.overall_accuracy_se,
         "kappa": report.kappa,
         "n_train": int(train.size),
+        "n_train_cells": int(owner.size),
+        "plot_radius_cells": radius,
         "n_validation": int(val.size),
         "classes_trained": [names[c] for c in model.codes],
         "synthetic": synthetic,

@@ -145,6 +145,9 @@ class LandCoverConfig(_Section):
     n_estimators: int = Field(300, ge=10)
     seed: int = 0
     validation_fraction: float = Field(0.3, gt=0, lt=1)  # held-out share of the samples
+    # half-width [m] of the square plot around each training point whose cells all train the forest
+    # with the point's class (30 m: the 3 x 3 cells of a 90 m plot); 0 = the point's cell only
+    plot_radius_m: float = Field(30.0, ge=0, le=300)
     # radii [m] of the local-relief features (elevation minus the window mean); the largest also sets
     # the window of the height-above-local-minimum feature
     relief_radii_m: list[float] = Field(default_factory=lambda: [150.0, 1000.0], min_length=1)

@@ -261,16 +261,46 @@ def band_max(path: str | Path, band: int = 1) -> float:
     return best
 
 
+_POINT_TILE = 512  # [cells] points are read tile by tile: one window read per tile that holds points
+
+
+def _tile_groups(rows: np.ndarray, cols: np.ndarray):
+    """Indices of the points in each ``_POINT_TILE`` square tile that holds any, tile by tile."""
+    key = (rows // _POINT_TILE) * (1 << 32) + (cols // _POINT_TILE)
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    return np.split(order, bounds) if order.size else []
+
+
+def _read_around(src, band: int, rows: np.ndarray, cols: np.ndarray, halo: int):
+    """Per tile of points: (indices, window origin row and col, masked block with a ``halo``)."""
+    for idx in _tile_groups(rows, cols):
+        r0, c0 = int(rows[idx].min()) - halo, int(cols[idx].min()) - halo
+        h = int(rows[idx].max()) + halo + 1 - r0
+        w = int(cols[idx].max()) + halo + 1 - c0
+        block = np.full((h, w), np.nan)
+        ra, rb = max(r0, 0), min(r0 + h, src.height)
+        ca, cb = max(c0, 0), min(c0 + w, src.width)
+        if ra < rb and ca < cb:  # the part inside the raster (a boundless read is several times slower)
+            win = rasterio.windows.Window(ca, ra, cb - ca, rb - ra)
+            inner = src.read(band, window=win, masked=True)
+            block[ra - r0 : rb - r0, ca - c0 : cb - c0] = inner.astype(np.float64).filled(np.nan)
+        yield idx, r0, c0, block
+
+
 def sample_points(path: str | Path, rows, cols, band: int = 1) -> np.ndarray:
-    """Values of one band at (row, col) cells of the raster's own grid, as float64 (NaN = nodata)."""
-    rows = np.asarray(rows, dtype=int)
-    cols = np.asarray(cols, dtype=int)
+    """Values of one band at (row, col) cells of the raster's own grid, as float64 (NaN = nodata
+    or outside the raster). Fractional coordinates name the cell they fall in.
+
+    The points are read a tile at a time (one window per 512 x 512 tile holding points), so many
+    points cost a few reads and memory stays bounded by the tile.
+    """
+    rows = np.floor(np.asarray(rows, dtype=np.float64)).astype(np.int64)
+    cols = np.floor(np.asarray(cols, dtype=np.float64)).astype(np.int64)
     out = np.full(rows.shape, np.nan)
     with rasterio.open(path) as src:
-        for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
-            v = src.read(band, window=rasterio.windows.Window(int(c), int(r), 1, 1), masked=True)
-            if v.count():
-                out[i] = float(v[0, 0])
+        for idx, r0, c0, block in _read_around(src, band, rows, cols, 0):
+            out[idx] = block[rows[idx] - r0, cols[idx] - c0]
     return out
 
 
@@ -305,14 +335,16 @@ def read_windows(path: str | Path, rows, cols, radius: int, band: int = 1) -> np
     """The (2 radius + 1)^2 windows around (row, col) cells, float64, NaN outside the raster.
 
     Returns an array of shape (n, 2 radius + 1, 2 radius + 1) (used to compute neighbourhood
-    features at sample points without computing the whole layer).
+    features at sample points without computing the whole layer). Read a tile of points at a time,
+    as :func:`sample_points`.
     """
     size = 2 * radius + 1
-    rows, cols = np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)
+    rows = np.floor(np.asarray(rows, dtype=np.float64)).astype(np.int64)
+    cols = np.floor(np.asarray(cols, dtype=np.float64)).astype(np.int64)
     out = np.full((len(rows), size, size), np.nan)
     with rasterio.open(path) as src:
-        for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
-            win = rasterio.windows.Window(int(c) - radius, int(r) - radius, size, size)
-            block = src.read(band, window=win, boundless=True, fill_value=np.nan, masked=True)
-            out[i] = block.astype(np.float64).filled(np.nan)
+        for idx, r0, c0, block in _read_around(src, band, rows, cols, radius):
+            for i in idx:
+                r, c = rows[i] - r0, cols[i] - c0
+                out[i] = block[r - radius : r + radius + 1, c - radius : c + radius + 1]
     return out

@@ -14,6 +14,7 @@ from pfatlas.landcover.classify import (
     check_training,
     classify,
     fit_landcover_model,
+    plot_cells,
     predict_features,
     split_samples,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "features_at",
     "fit_landcover_model",
     "landcover_features",
+    "plot_cells",
     "predict_features",
     "split_samples",
 ]

@@ -34,6 +34,7 @@ from pfatlas.io.cog import CLASS_NODATA
 __all__ = [
     "LandCoverModel",
     "split_samples",
+    "plot_cells",
     "check_training",
     "fit_landcover_model",
     "forest_predict",
@@ -87,6 +88,48 @@ def split_samples(codes, fraction: float, seed: int) -> tuple[np.ndarray, np.nda
         val.append(idx[:n_val])
         train.append(idx[n_val:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def plot_cells(rows, cols, radius: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cells of the square training plot around each sample point.
+
+    A field plot (or a point buffered the way GEE users do) covers more than one 30 m cell: every
+    cell within ``radius`` cells of the point's cell, in rows and columns, trains the forest with the
+    point's class. Cells outside the grid are dropped.
+
+    Parameters
+    ----------
+    rows, cols
+        Cell coordinates of the points (fractional: the cell is their floor).
+    radius
+        Plot half-width [cells]; 0 gives the point's cell only.
+    shape
+        (rows, cols) of the grid.
+
+    Returns
+    -------
+    (rows, cols, owner)
+        Integer cell rows and columns of the plot cells, and the index of the point each belongs to,
+        ordered point by point.
+
+    Examples
+    --------
+    >>> r, c, k = plot_cells([0.4, 5.5], [2.2, 5.9], 1, (10, 10))
+    >>> list(zip(r.tolist(), c.tolist()))[:3], k.tolist().count(0), k.tolist().count(1)
+    ([(0, 1), (0, 2), (0, 3)], 6, 9)
+    """
+    r0 = np.floor(np.asarray(rows, dtype=np.float64)).astype(np.int64)
+    c0 = np.floor(np.asarray(cols, dtype=np.float64)).astype(np.int64)
+    if radius < 0:
+        raise ValueError(f"plot radius must be >= 0 cells, got {radius}")
+    off = np.arange(-radius, radius + 1)
+    dr = np.repeat(off, off.size)
+    dc = np.tile(off, off.size)
+    r = (r0[:, None] + dr[None, :]).ravel()
+    c = (c0[:, None] + dc[None, :]).ravel()
+    owner = np.repeat(np.arange(r0.size), dr.size)
+    inside = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+    return r[inside], c[inside], owner[inside]
 
 
 def check_training(

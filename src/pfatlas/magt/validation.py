@@ -42,6 +42,7 @@ __all__ = [
     "block_labels",
     "MagtTraining",
     "train_magt",
+    "choose_model",
     "coefficient_table",
     "min_boreholes",
     "check_enough_boreholes",
@@ -215,7 +216,7 @@ def train_magt(
     spec
         The feature spec of ``X``.
     model
-        ``"auto"`` (lower LOOCV RMSE; a tie goes to the regression), ``"mlr"`` or ``"rf"``.
+        ``"auto"`` (see :func:`choose_model`), ``"mlr"`` or ``"rf"``.
     n_estimators, seed
         Random Forest size and seed.
     cv_block_km
@@ -266,11 +267,7 @@ def train_magt(
     cv = pd.DataFrame(rows)
     loo_rmse = {m: scores(y, loo[m])["rmse_degC"] for m in loo}
     if model == "auto":
-        chosen = "rf" if loo_rmse["rf"] < loo_rmse["mlr"] else "mlr"
-        reason = (
-            f"lower leave-one-out RMSE: {chosen} {loo_rmse[chosen]:.3f} degC vs "
-            f"{'mlr' if chosen == 'rf' else 'rf'} {loo_rmse['mlr' if chosen == 'rf' else 'rf']:.3f} degC"
-        )
+        chosen, reason = choose_model(y, loo)
     elif model in ("mlr", "rf"):
         chosen = model
         reason = f"named by the config (magt.model = {model!r})"
@@ -279,6 +276,46 @@ def train_magt(
     rf = fit_rf(X, y, n_estimators=n_estimators, seed=seed, cv_rmse=loo_rmse["rf"])
     chosen_model = MagtModel(chosen, spec, mlr=mlr, rf=rf if chosen == "rf" else None)
     return MagtTraining(chosen_model, mlr, rf, cv, loo, reason)
+
+
+def choose_model(y, loo: dict[str, np.ndarray]) -> tuple[str, str]:
+    """The model to map with, from the leave-one-out predictions ``loo["mlr"]``, ``loo["rf"]``.
+
+    The regression is simpler and its coefficients can be read; the forest is chosen only when
+    it predicts the left-out boreholes clearly better: when its mean squared error is lower than
+    the regression's by more than one standard error of the paired difference of squared errors
+    (the one-standard-error rule, Hastie, Tibshirani & Friedman 2009, sect. 7.10). A difference
+    within that is noise of the n boreholes, not skill.
+
+    Returns
+    -------
+    (model, reason)
+        ``"mlr"`` or ``"rf"`` and a sentence for the model table.
+
+    Examples
+    --------
+    >>> y = np.zeros(4)
+    >>> choose_model(y, {"mlr": np.array([0.3, -0.3, 0.3, -0.3]), "rf": np.array([0.29, -0.3, 0.3, -0.3])})[0]
+    'mlr'
+    >>> choose_model(y, {"mlr": np.array([0.3, -0.3, 0.3, -0.3]), "rf": np.array([0.1, -0.1, 0.1, -0.1])})[0]
+    'rf'
+    """
+    y = np.asarray(y, dtype=np.float64)
+    se2 = {m: (np.asarray(loo[m], dtype=np.float64) - y) ** 2 for m in ("mlr", "rf")}
+    rmse = {m: float(np.sqrt(se2[m].mean())) for m in se2}
+    d = se2["rf"] - se2["mlr"]
+    d_se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else 0.0
+    better = float(-d.mean())  # MSE the forest saves [degC2]
+    if better > d_se:
+        return "rf", (
+            f"leave-one-out RMSE rf {rmse['rf']:.3f} degC vs mlr {rmse['mlr']:.3f} degC: the forest's "
+            f"MSE is lower by {better:.4f} degC2, more than one standard error ({d_se:.4f})"
+        )
+    return "mlr", (
+        f"leave-one-out RMSE mlr {rmse['mlr']:.3f} degC vs rf {rmse['rf']:.3f} degC: the forest is "
+        f"not better by more than one standard error of the MSE difference ({d_se:.4f} degC2), so "
+        "the simpler regression"
+    )
 
 
 def min_boreholes(spec: FeatureSpec) -> int:
