@@ -28,6 +28,7 @@ def main() -> None:
         ["bench_demo.py", "--size", size, "--out", str(demo), "--keep"],
         ["bench_atlas_epoch.py", "--out", str(demo), "--size", size],
         ["bench_landcover.py", "--out", str(demo)],
+        ["bench_mining.py", "--out", str(demo), "--size", size],
     ]
     failed = []
     for run in runs:

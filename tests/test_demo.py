@@ -54,6 +54,21 @@ def test_demo_writes_inputs_truth_grid_composites_provenance(demo):
             clear = src.read(1)
         # several scenes per epoch; clouds leave most cells with at least one clear look
         assert np.nanmax(clear) >= 2 and np.mean(clear > 0) > 0.8
+    # the post-mining epoch: natural layers apart, mining change maps, the change folder
+    for layer in ("magt", "alt", "ground_ice", "landcover"):
+        assert (demo / "2020" / "natural" / f"{layer}.tif").is_file(), layer
+    for name in ("mining_delta_magt", "mining_delta_alt", "mining_zone"):
+        assert (demo / "2020" / f"{name}.tif").is_file(), name
+        assert not (demo / "2000" / f"{name}.tif").exists(), name  # no feature acts in 2000
+    with rasterio.open(demo / "2020" / "mining_zone.tif") as src:
+        zone = src.read(1)
+    with rasterio.open(demo / "2020" / "mining_delta_magt.tif") as src:
+        dmagt = src.read(1)
+    assert (zone == 1).any() and (zone == 2).any() and np.nanmax(np.abs(dmagt[zone == 1])) > 0.3
+    assert (dmagt[zone == 0] == 0).mean() > 0.95  # far from the features nothing changes
+    assert (demo / "change" / "2000_2020" / "delta_magt.tif").is_file()
+    assert (demo / "tables" / "transitions_permafrost_2000_2020.csv").is_file()
+    assert (demo / "tables" / "mining_validation_2020.csv").is_file()
     prov = json.loads((demo / "provenance.json").read_text())
     assert prov["status"] == "complete" and prov["synthetic"] is True
     # the pipeline never reads the truth

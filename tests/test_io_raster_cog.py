@@ -185,7 +185,9 @@ def test_points_and_windows_read_tile_by_tile_equal_the_array(tmp_path, monkeypa
     padded = np.pad(a.astype("f8"), radius + 1, constant_values=np.nan)
     for k in range(rows.size):
         i, j = r[k] + radius + 1, c[k] + radius + 1
-        np.testing.assert_array_equal(win[k], padded[i - radius : i + radius + 1, j - radius : j + radius + 1])
+        np.testing.assert_array_equal(
+            win[k], padded[i - radius : i + radius + 1, j - radius : j + radius + 1]
+        )
 
 
 def test_file_on_the_grid_reads_exactly_with_any_resampling(tmp_path):

@@ -55,11 +55,16 @@ def test_plot_cells_cover_the_square_around_each_point_inside_the_grid():
     # point 0: the full 3 x 3 around cell (5, 5); point 1 at the top edge: 2 x 3; point 2 in the
     # corner: 2 x 2 (row 9, col 9 is the last cell)
     assert owner.tolist() == [0] * 9 + [1] * 6 + [2] * 4
-    assert sorted(zip(r[owner == 0].tolist(), c[owner == 0].tolist())) == [
+    assert sorted(zip(r[owner == 0].tolist(), c[owner == 0].tolist(), strict=True)) == [
         (i, j) for i in (4, 5, 6) for j in (4, 5, 6)
     ]
     assert set(r[owner == 1].tolist()) == {0, 1} and set(c[owner == 1].tolist()) == {2, 3, 4}
-    assert set(zip(r[owner == 2].tolist(), c[owner == 2].tolist())) == {(8, 8), (8, 9), (9, 8), (9, 9)}
+    assert set(zip(r[owner == 2].tolist(), c[owner == 2].tolist(), strict=True)) == {
+        (8, 8),
+        (8, 9),
+        (9, 8),
+        (9, 9),
+    }
     r0, c0, o0 = plot_cells([5.2], [5.8], 0, (10, 10))  # radius 0: the point's own cell
     assert (r0.tolist(), c0.tolist(), o0.tolist()) == ([5], [5], [0])
     with pytest.raises(ValueError, match="radius"):

@@ -111,6 +111,44 @@ def test_laterally_uniform_problem_reproduces_the_column(geometry, case):
         np.testing.assert_allclose(res.temperature[-1, :, 1], exact, atol=1e-6)
 
 
+@pytest.mark.parametrize("geometry", MESHES)
+def test_inactive_top_rows_move_the_surface_down(geometry):
+    # Air in the top k rows everywhere: the ground surface is row k, and every line below it is
+    # the column whose surface is that row (the same Neumann thawing run, to round-off).
+    z = ColumnMesh.default(depth=20.0, dz=0.1, fine_depth=3.0).z
+    k = 7
+    col = ColumnMesh(z[k:] - z[k])
+    ref = simulate_column(col, [SILT], col.material_index([20.0]), lambda t: 5.0, FixedTemperatureBase(-2.0),
+                          initial=-2.0, years=1, dt=5 * DAY)  # fmt: skip
+    mesh = MESHES[geometry](np.array([0.0, 0.7, 2.0, 5.0]), z)
+    active = np.ones(mesh.shape, dtype=bool)
+    active[:k] = False
+    res = simulate_section(mesh, [SILT], np.zeros(mesh.shape, int), lambda t: 5.0, FixedTemperatureBase(-2.0),
+                           initial=-2.0, active=active, years=1, dt=5 * DAY)  # fmt: skip
+    np.testing.assert_allclose(res.temperature[:, k:, :], np.repeat(ref.temperature[:, :, None], 4, axis=2),
+                               atol=1e-10)  # fmt: skip
+
+
+def test_pit_floor_and_walls_take_their_segment():
+    # A pit 3 nodes deep and 2 wide at the axis, floor and walls at 1 degC, the natural surface and
+    # the base at 0: the exposed nodes hold their segment's value and, by the maximum principle of
+    # steady conduction, every ground node lies between 0 and 1, warmest next to the pit.
+    mesh = AxisymmetricMesh(np.arange(0.0, 10.01, 1.0), np.arange(0.0, 10.01, 1.0))
+    active = np.ones(mesh.shape, dtype=bool)
+    active[:3, :2] = False
+    seg = np.zeros(mesh.shape, int)
+    seg[:4, :3] = 1  # the floor (row 3) and the wall (column 2) are pit surface
+    seg[0, 2] = 0  # the rim belongs to the natural surface
+    res = simulate_section(mesh, [DRY], np.zeros(mesh.shape, int), [lambda t: 0.0, lambda t: 1.0],
+                           FixedTemperatureBase(0.0), initial=0.0, surface_index=seg, active=active,
+                           duration=4e12, dt=1e12, tol=1.0)  # fmt: skip
+    t = res.temperature[-1]
+    assert t[3, 0] == 1.0 and t[3, 1] == 1.0 and t[1, 2] == 1.0 and t[2, 2] == 1.0 and t[0, 2] == 0.0
+    ground = active & (np.arange(mesh.shape[0])[:, None] < mesh.shape[0] - 1)
+    assert np.all(t[ground] >= -1e-9) and np.all(t[ground] <= 1 + 1e-9)
+    assert t[5, 0] > t[5, 5] > t[5, 9] > 0
+
+
 # -------------------------------------------------------------------- (2) disc on a half-space
 def test_axisymmetric_disc_centre_line():
     r"""Steady conduction below a surface disc of radius a held at dT, the rest of the surface at 0.

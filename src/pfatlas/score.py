@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from scipy import ndimage
 
 from pfatlas.errors import MissingInputError
 
@@ -75,6 +76,48 @@ _METRICS: list[tuple[str, str, Callable, str, Callable[[float], bool] | None]] =
 ]
 
 
+def _feature_changes(delta_p, delta_t, labels, n):
+    """Mean change of the pipeline and of the truth over each truth feature footprint."""
+    idx = np.arange(1, n + 1)
+    ok = np.isfinite(delta_p) & np.isfinite(delta_t)
+    lab = np.where(ok, labels, 0)
+    count = ndimage.sum(np.ones_like(delta_p), lab, idx)
+    mp = ndimage.sum(np.where(ok, delta_p, 0.0), lab, idx) / np.maximum(count, 1)
+    mt = ndimage.sum(np.where(ok, delta_t, 0.0), lab, idx) / np.maximum(count, 1)
+    keep = (count > 0) & (np.abs(mt) > 0.05)
+    return mp[keep], mt[keep]
+
+
+def _mining_scores(out: Path, truth: Path, epoch: str) -> list[Score]:
+    """Mining impact: per feature (connected pit or dump footprint of the truth) the mean change
+    of MAGT and ALT against the truth's, and the change far from every feature."""
+    zone_t = truth / epoch / "mining_zone.tif"
+    if not zone_t.exists() or not (out / epoch / "mining_delta_magt.tif").exists():
+        return []
+    zt = _read(zone_t)
+    labels, n = ndimage.label((zt == 1) | (zt == 2))
+    if n == 0:
+        return []
+    res = []
+    for layer, what in (("mining_delta_magt", "MAGT"), ("mining_delta_alt", "ALT")):
+        mp, mt = _feature_changes(_read(out / epoch / f"{layer}.tif"), _read(truth / epoch / f"{layer}.tif"),
+                                  labels, n)  # fmt: skip
+        if mt.size == 0:
+            continue
+        rel = np.abs(mp - mt) / np.abs(mt)
+        res.append(Score(epoch, f"mining: {what} change per feature, median relative error vs truth",
+                         float(np.median(rel)), "<= 0.20", bool(np.median(rel) <= 0.20), int(mt.size)))  # fmt: skip
+        res.append(Score(epoch, f"mining: share of features with {what} change within 20 % of truth",
+                         float(np.mean(rel <= 0.20)), "-", None, int(mt.size)))  # fmt: skip
+    far = ndimage.distance_transform_edt(~((zt == 1) | (zt == 2))) * 30.0 > 500.0
+    d = _read(out / epoch / "mining_delta_magt.tif")
+    ok = far & np.isfinite(d)
+    v = float(np.max(np.abs(d[ok]))) if ok.any() else float("nan")
+    res.append(Score(epoch, "mining: max |MAGT change| > 500 m from any feature [degC]", v, "<= 0.05",
+                     bool(v <= 0.05), int(ok.sum())))  # fmt: skip
+    return res
+
+
 def score_atlas(out: str | Path) -> list[Score]:
     """Score the layers of the atlas in ``out`` that have a truth in ``out/inputs/truth``.
 
@@ -116,6 +159,7 @@ def score_atlas(out: str | Path) -> list[Score]:
                     0,
                 )
             )
+        scores += _mining_scores(out, truth, epoch)
     tmp = out / ".score.json.tmp"
     tmp.write_text(json.dumps([asdict(s) for s in scores], indent=1))
     os.replace(tmp, out / "score.json")

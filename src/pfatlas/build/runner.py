@@ -14,6 +14,7 @@ import dask
 from pfatlas import __version__
 from pfatlas.build.cache import HashCache, StageState, stage_key
 from pfatlas.build.context import BuildContext, make_context
+from pfatlas.build.layout import mining_configured
 from pfatlas.build.provenance import write_provenance
 from pfatlas.build.stages import Stage, stages_for
 from pfatlas.config import Config, load_config, resolved_toml
@@ -120,7 +121,9 @@ def _run_stage(
     inputs = hashes.files(stage.inputs(ctx))
     all_inputs.update(inputs)
     upstream = {d: keys[d] for d in stage.depends}
-    key = stage_key(stage.name, __version__, stage.params(ctx), inputs, upstream)
+    # where the natural layers go depends on whether mining is configured (pfatlas.build.layout)
+    params = {"params": stage.params(ctx), "natural_layout": mining_configured(ctx.cfg)}
+    key = stage_key(stage.name, __version__, params, inputs, upstream)
     keys[stage.name] = key
     state = StageState(ctx.out, stage.name)
     if not force and state.is_current(key):

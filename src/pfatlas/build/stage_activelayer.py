@@ -29,6 +29,7 @@ from pfatlas.activelayer.calibrate import (
 from pfatlas.activelayer.stefan import SoilTable, active_layer_map, alt_block
 from pfatlas.activelayer.thawing_index import fit_amplitude_c, mean_over_months_factor
 from pfatlas.build.context import BuildContext
+from pfatlas.build.layout import landcover_stage, natural_dir, natural_landcover
 from pfatlas.build.stages import Stage
 from pfatlas.errors import ConfigError, InputError, PfatlasWarning
 from pfatlas.io.cog import Layer, write_cogs
@@ -59,12 +60,12 @@ def station_amplitude_c(ctx: BuildContext) -> float:
 def _paths(ctx: BuildContext, label: str) -> dict[str, Path]:
     p = {
         "dem": ctx.path("grid", "dem.tif"),
-        "landcover": ctx.path(label, "landcover.tif"),
-        "permafrost": ctx.path(label, "permafrost.tif"),
+        "landcover": natural_landcover(ctx, label),
+        "permafrost": natural_dir(ctx, label) / "permafrost.tif",
         "boreholes": ctx.path("tables", "boreholes.csv"),
     }
     if ctx.cfg.active_layer.method == "kudryavtsev":
-        p["magt"] = ctx.path(label, "magt.tif")
+        p["magt"] = natural_dir(ctx, label) / "magt.tif"
     if ctx.cfg.climate.thawing_index_source == "lst":
         p["lst"] = ctx.path(label, "composite", "lst.tif")
     if ctx.cfg.inputs.geomorphology is not None:
@@ -221,7 +222,7 @@ def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
     alt = active_layer_map(lc, mean, pf, table.with_factors(fit.factors), magt=magt, **kw)
     if al.calibration in UNIT_MODES:
         alt = apply_unit_factors(alt, rd(paths["geomorphology"], dtype="uint8", fill=255), fit)
-    out_path = ctx.path(label, "alt.tif")
+    out_path = natural_dir(ctx, label) / "alt.tif"
     source = "LST (Landsat) surface" if surface else f"air ({cfg.climate.station_name} + lapse rate)"
     written = write_cogs(
         [
@@ -324,7 +325,7 @@ def stages(ctx: BuildContext) -> list[Stage]:
                 run,
                 inputs=inputs,
                 params=params,
-                depends=("dem", "boreholes", f"landcover/{label}", f"magt/{label}")
+                depends=("dem", "boreholes", landcover_stage(ctx, label), f"magt/{label}")
                 + (("geomorphology",) if ctx.cfg.inputs.geomorphology is not None else ()),
                 description=f"active-layer thickness ({ctx.cfg.active_layer.method}) {label}",
             )

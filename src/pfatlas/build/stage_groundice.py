@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pfatlas.build.context import BuildContext
+from pfatlas.build.layout import natural_dir
 from pfatlas.build.stages import Stage
 from pfatlas.groundice.classes import ICE_CLASS_NAMES_ZH, ICE_CLASSES, ice_class_infos
 from pfatlas.groundice.profile import ProfileSet, ground_ice_block
@@ -24,14 +25,14 @@ from pfatlas.io.cog import Layer, write_cogs
 from pfatlas.io.raster import read_array, read_class_names, read_to_grid, sample_points
 from pfatlas.io.table_writer import read_table, write_json, write_table
 
-__all__ = ["stages", "run_ground_ice", "ground_ice_layers"]
+__all__ = ["stages", "run_ground_ice", "ground_ice_layers", "unit_ice_profiles"]
 
 
 def _paths(ctx: BuildContext, label: str) -> dict[str, Path]:
     return {
         "geomorphology": ctx.path("grid", "geomorphology.tif"),
-        "alt": ctx.path(label, "alt.tif"),
-        "permafrost": ctx.path(label, "permafrost.tif"),
+        "alt": natural_dir(ctx, label) / "alt.tif",
+        "permafrost": natural_dir(ctx, label) / "permafrost.tif",
         "boreholes": ctx.path("tables", "boreholes.csv"),
         "logs": ctx.path("tables", "borehole_logs.csv"),
     }
@@ -66,8 +67,9 @@ def ground_ice_layers(unit, alt, permafrost, profiles: ProfileSet, *, depth_m: f
     )
 
 
-def run_ground_ice(ctx: BuildContext, label: str) -> list[Path]:
-    """Run the stage for one epoch (see the module docstring)."""
+def unit_ice_profiles(ctx: BuildContext, label: str) -> tuple[ProfileSet, pd.DataFrame]:
+    """The ice profile of every geomorphology unit from the logs of the natural permafrost
+    boreholes (tables ``boreholes.csv``, ``borehole_logs.csv``) and the unit table."""
     gi = ctx.cfg.ground_ice
     paths = _paths(ctx, label)
     names = read_class_names(paths["geomorphology"])
@@ -83,7 +85,14 @@ def run_ground_ice(ctx: BuildContext, label: str) -> list[Path]:
     logs = read_table(paths["logs"])
     logs = logs[logs["borehole_id"].isin(bh["id"])]
     samples = sample_ice(logs, gi.rho_ice_kg_m3, path=paths["logs"])
-    profiles, unit_table = unit_profiles(samples, borehole_unit, table_depth, names)
+    return unit_profiles(samples, borehole_unit, table_depth, names)
+
+
+def run_ground_ice(ctx: BuildContext, label: str) -> list[Path]:
+    """Run the stage for one epoch (see the module docstring)."""
+    gi = ctx.cfg.ground_ice
+    paths = _paths(ctx, label)
+    profiles, unit_table = unit_ice_profiles(ctx, label)
 
     rd = lambda p, **k: read_to_grid(p, ctx.gbox, resampling="nearest", chunks=ctx.chunk, **k)  # noqa: E731
     unit = rd(paths["geomorphology"], dtype="uint8", fill=255)
@@ -94,7 +103,7 @@ def run_ground_ice(ctx: BuildContext, label: str) -> list[Path]:
         unit, alt, pf, profiles, depth_m=gi.depth_below_table_m, cell_area_m2=cell_area
     )
     d = gi.depth_below_table_m
-    out = {k: ctx.path(label, f"{k}.tif") for k in ("ground_ice", "ice_volume", "ice_class")}
+    out = {k: natural_dir(ctx, label) / f"{k}.tif" for k in ("ground_ice", "ice_volume", "ice_class")}
     written = write_cogs(
         [
             Layer(theta, out["ground_ice"], "m3 m-3",

@@ -24,6 +24,7 @@ import pandas as pd
 from pyproj import Transformer
 
 from pfatlas.build.context import BuildContext
+from pfatlas.build.layout import landcover_stage, natural_dir, natural_landcover
 from pfatlas.build.stages import Stage
 from pfatlas.errors import InputError, MissingInputError, PfatlasWarning
 from pfatlas.io.cog import Layer, write_cogs
@@ -52,7 +53,7 @@ def magt_inputs(ctx: BuildContext, label: str) -> list[Path]:
         ctx.path("grid", "dem.tif"),
         ctx.path("grid", "slope.tif"),
         ctx.path("grid", "aspect.tif"),
-        ctx.path(label, "landcover.tif"),
+        natural_landcover(ctx, label),
     ]
     if ctx.cfg.inputs.validation_boreholes is not None:
         files.append(ctx.path("tables", "boreholes_validation.csv"))
@@ -109,7 +110,7 @@ def run_magt(ctx: BuildContext, label: str) -> list[Path]:
     cfg = ctx.cfg
     synthetic = cfg.area.synthetic
     bh_path = _need(ctx.path("tables", "boreholes.csv"), "the boreholes table")
-    lc_path = _need(ctx.path(label, "landcover.tif"), f"the land-cover map of epoch {label}")
+    lc_path = _need(natural_landcover(ctx, label), f"the land-cover map of epoch {label}")
     source = cfg.inputs.boreholes or bh_path
     table = read_table(bh_path)
     train = _natural(table, bh_path)
@@ -188,7 +189,7 @@ def run_magt(ctx: BuildContext, label: str) -> list[Path]:
     pf = permafrost_extent(pred["magt"], pred["magt_se"])
     stab = thermal_stability(pred["magt"], cfg.thermal_stability.breaks)
     how = {"mlr": "multiple linear regression", "rf": "Random Forest regression"}[model.kind]
-    folder = ctx.path(label)
+    folder = natural_dir(ctx, label)
     written = write_cogs(
         [
             _layer(ctx, pred["magt"], folder / "magt.tif", "degC",
@@ -352,7 +353,7 @@ def stages(ctx: BuildContext) -> list[Stage]:
             _run(e.label),
             inputs=lambda c, e=e: magt_inputs(c, e.label),
             params=_params,
-            depends=("dem", "terrain", "boreholes", f"landcover/{e.label}"),
+            depends=("dem", "terrain", "boreholes", landcover_stage(ctx, e.label)),
             description=f"MAGT, permafrost and thermal stability {e.label}",
         )
         for e in ctx.cfg.epochs

@@ -340,9 +340,18 @@ def stages_for(ctx: BuildContext) -> list[Stage]:
                     description=f"Landsat growing-season composite {e.label}",
                 )
             )
-    from pfatlas.build import stage_activelayer, stage_groundice, stage_landcover, stage_magt
+    from pfatlas.build import (
+        stage_activelayer,
+        stage_change,
+        stage_groundice,
+        stage_landcover,
+        stage_magt,
+        stage_mining,
+    )
 
-    for module in (stage_landcover, stage_magt, stage_activelayer, stage_groundice):
+    stages.extend(stage_landcover.stages(ctx))
+    stages.extend(stage_mining.natural_landcover_stages(ctx))
+    for module in (stage_magt, stage_activelayer, stage_groundice, stage_mining, stage_change):
         stages.extend(module.stages(ctx))
     return _runnable(stages)
 

@@ -228,8 +228,28 @@ class GroundIceConfig(_Section):
 
 
 class MiningConfig(_Section):
+    # without mining polygons, take pits and dumps from the land-cover classes below (with the
+    # default depth, height and age); needs a land-cover map
+    from_landcover: bool = True
+    pit_class: str = "open pit"
+    dump_class: str = "waste dump"
+    default_pit_depth_m: float = Field(50.0, gt=0)  # [m] pits from the land cover
+    default_dump_height_m: float = Field(30.0, gt=0)  # [m] dumps from the land cover
+    default_age_years: float = Field(10.0, gt=0)  # [yr] their age at the epoch
+    # mean annual temperature of the new surfaces [degC] relative to the natural ground surface
+    pit_floor_warming_c: float = 1.5  # bare rock floor (n_t 2.55 vs 1.6, no organic layer)
+    dump_surface_warming_c: float = 1.2  # dark coarse waste rock, before the lapse over its height
+    pit_lake_bottom_c: float = 3.5  # [degC] mean annual bottom temperature of a pit lake
     geothermal_heat_flux_w_m2: float = Field(0.06, gt=0)  # [W m-2]
+    ground_conductivity: float = Field(2.0, gt=0)  # [W m-1 K-1] frozen ground / rock
+    ground_heat_capacity: float = Field(2.0e6, gt=0)  # [J m-3 K-1]
+    ground_water_content: float = Field(0.05, ge=0, lt=1)  # [m3 m-3] ice + water below the ALT
     waste_rock_conductivity: float = Field(1.35, gt=0)  # [W m-1 K-1], 0.62-2.08 (Tan & Ritchie 1997)
+    waste_rock_heat_capacity: float = Field(1.8e6, gt=0)  # [J m-3 K-1]
+    waste_rock_water_content: float = Field(0.10, ge=0, lt=1)  # [m3 m-3]
+    domain_depth_m: float = Field(200.0, gt=20)  # [m] model depth below the natural surface
+    reach_m: float = Field(1000.0, gt=0)  # [m] model width beyond the feature's edge
+    dt_days: float = Field(90.0, gt=0)  # [day] time step of the runs (mean annual forcing)
     affected_threshold_c: float = Field(0.1, gt=0)  # [degC] |delta MAGT| that defines the ring
 
 

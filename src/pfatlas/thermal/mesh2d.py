@@ -235,6 +235,28 @@ class SectionResult:
         )
 
 
+def surface_nodes(active: np.ndarray) -> np.ndarray:
+    """Ground nodes exposed to the air: active and in the top row or next to an inactive node.
+
+    >>> a = np.ones((4, 5), dtype=bool)
+    >>> a[:2, 1:3] = False  # a pit two nodes deep and wide
+    >>> surface_nodes(a).astype(int)
+    array([[1, 0, 0, 1, 1],
+           [1, 0, 0, 1, 0],
+           [0, 1, 1, 0, 0],
+           [0, 0, 0, 0, 0]])
+    """
+    a = np.asarray(active, dtype=bool)
+    air = ~a
+    near = np.zeros_like(a)
+    near[1:] |= air[:-1]
+    near[:-1] |= air[1:]
+    near[:, 1:] |= air[:, :-1]
+    near[:, :-1] |= air[:, 1:]
+    near[0] = True
+    return a & near
+
+
 def simulate_section(
     mesh: SectionMesh | AxisymmetricMesh,
     materials: Sequence[Material],
@@ -244,6 +266,7 @@ def simulate_section(
     *,
     initial: np.ndarray | float,
     surface_index: np.ndarray | None = None,
+    active: np.ndarray | None = None,
     years: float | None = None,
     duration: float | None = None,
     dt: float = DAY,
@@ -269,25 +292,40 @@ def simulate_section(
     initial
         Initial temperature [degC]: one value, or an array broadcasting to (nz, nx).
     surface_index
-        Segment of ``surface`` at each top node (nx integers); default all 0.
+        Segment of ``surface`` at each surface node: nx integers (one per column) or an (nz, nx)
+        array (read at the surface nodes); default all 0.
+    active
+        Bool (nz, nx): the nodes that are ground. False marks the air of a pit or beside a dump;
+        the ground surface is then every active node in the top row or next to an inactive node
+        (a pit's floor and walls, a dump's top and sides), held at its segment's temperature. Default:
+        all active (the surface is the top row). The base row must be active.
     years, duration, dt, save_every, tol, max_iter
         As in :func:`pfatlas.thermal.simulate_column`.
     """
     n_steps, total = run_steps(years, duration, dt)
     base = HeatFluxBase() if base is None else base
     surfaces = list(surface) if isinstance(surface, Sequence) else [surface]
-    nx = mesh.x.size
+    nz, nx = mesh.shape
+    act = np.ones(mesh.shape, dtype=bool) if active is None else np.asarray(active)
+    if act.shape != mesh.shape or act.dtype != bool:
+        raise InputError(f"need a bool array of shape {mesh.shape} (nz, nx)", field="active")
+    if not act[-1].all():
+        raise InputError("the base row must be ground (active) everywhere", field="active")
     seg = np.zeros(nx, int) if surface_index is None else np.asarray(surface_index)
+    if seg.shape == (nx,):
+        seg = np.broadcast_to(seg, mesh.shape)
     if (
         not surfaces
-        or seg.shape != (nx,)
+        or seg.shape != mesh.shape
         or not np.issubdtype(seg.dtype, np.integer)
         or seg.min() < 0
         or seg.max() >= len(surfaces)
     ):
         raise InputError(
-            f"need one integer in [0, {len(surfaces)}) per surface node ({nx})", field="surface_index"
+            f"need one integer in [0, {len(surfaces)}) per surface column ({nx}) or node {mesh.shape}",
+            field="surface_index",
         )
+    exposed = surface_nodes(act)
     for s in surfaces:
         check_series_covers(s, total)
     index = np.asarray(material_index)
@@ -301,20 +339,20 @@ def simulate_section(
     if not np.all(np.isfinite(temp0)):
         raise InputError("initial temperatures must be finite", field="initial")
 
-    fixed = np.zeros(mesh.n, dtype=bool)
-    fixed[mesh.top] = True
+    fixed = (~act | exposed).ravel()
+    node_seg = seg.ravel().copy()  # segment of every fixed node; the base row's is len(surfaces)
     source = np.zeros(mesh.n)
     if isinstance(base, FixedTemperatureBase):
         fixed[mesh.bottom] = True
+        node_seg[mesh.bottom] = len(surfaces)
     elif isinstance(base, HeatFluxBase):
         source[mesh.bottom] = base.flux * mesh.plan_area
     stepper = _Stepper(mesh, props, base, tol, max_iter, fixed=fixed, source=source)
+    fixed_seg = node_seg[fixed]
+    base_t = [base.temperature] if isinstance(base, FixedTemperatureBase) else []
 
     def fixed_values(t: float) -> np.ndarray:
-        vals = np.array([float(np.asarray(s(t))) for s in surfaces])[seg]
-        if isinstance(base, FixedTemperatureBase):
-            vals = np.concatenate([vals, np.full(nx, base.temperature)])
-        return vals
+        return np.array([float(np.asarray(s(t))) for s in surfaces] + base_t)[fixed_seg]
 
     temp0[fixed] = fixed_values(0.0)
     saved_t, hs, saved_in = march(stepper, en.enthalpy(temp0, props), fixed_values, n_steps, dt, save_every)

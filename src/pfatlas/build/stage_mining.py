@@ -1,0 +1,491 @@
+"""Build stage ``mining_impact/<epoch>``: the atlas layers of an epoch with its pits and dumps.
+
+Reads the natural layers (``<epoch>/natural/``: MAGT and its SE, ALT, ground ice), the land cover,
+the DEM, the geomorphology units, the mining polygons (or the pit and dump classes of the land cover)
+and the borehole tables. For every pit and dump that exists in the epoch (start year <= epoch year)
+it runs an axisymmetric heat-conduction model (:mod:`pfatlas.mining.model`) from the start year to
+the epoch year under the local natural MAGT and lays the change of MAGT on the map by distance from
+the feature's edge (:mod:`pfatlas.mining.apply`). Then, on the changed cells:
+
+- ALT: pit floors and dump tops thaw as their land-cover class of the soil table (Stefan, thawing
+  index at the floor's or the top's elevation); pit lakes have no active layer; no ALT where the
+  ground is no longer permafrost; elsewhere the natural ALT;
+- ground ice over the 10 m below the new permafrost table: pits read their unit's profile
+  ``depth`` deeper (the ice above went with the overburden); dumps hold waste rock (soil table water
+  content) over the buried profile; none where the permafrost is gone.
+
+Writes into ``<epoch>/`` the atlas layers (:data:`pfatlas.build.layout.ATLAS_LAYERS`) and, for an
+epoch with features, ``mining_delta_magt.tif`` [degC], ``mining_delta_alt.tif`` [m] and
+``mining_zone.tif`` (1 pit, 2 dump, 3 affected ring); tables ``mining_runs_<epoch>.csv`` (one row per
+feature) and ``mining_validation_<epoch>.csv`` (boreholes in mined ground), and
+``metrics_mining_<epoch>.json``. An epoch without features gets the natural layers (hard links).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from pfatlas.activelayer.stefan import stefan_depth_m
+from pfatlas.activelayer.thawing_index import air_thawing_index_cdays
+from pfatlas.build.context import BuildContext
+from pfatlas.build.layout import ATLAS_LAYERS, NATURAL, mining_configured, natural_landcover
+from pfatlas.build.stages import Stage
+from pfatlas.errors import ConfigError, InputError, PfatlasWarning
+from pfatlas.grid import wrap_on_grid
+from pfatlas.groundice.profile import _window_class
+from pfatlas.io.cog import ClassInfo, Layer, write_cogs
+from pfatlas.io.raster import read_array
+from pfatlas.io.table_writer import read_table, write_json, write_table
+from pfatlas.mining.apply import delta_magt_map, ring_values
+from pfatlas.mining.model import FeatureRun, GroundModel, check_run, run_feature
+from pfatlas.permafrost import (
+    PERMAFROST_CLASSES,
+    permafrost_mask_kernel,
+    permafrost_probability_kernel,
+    stability_class_info,
+    stability_codes,
+)
+from pfatlas.thermal import Material
+
+__all__ = [
+    "stages",
+    "natural_landcover_stages",
+    "run_mining_impact",
+    "run_natural_landcover",
+    "ground_model",
+    "epoch_features",
+]
+
+ZONES = (
+    ClassInfo(0, "not affected", (235, 235, 235)),
+    ClassInfo(1, "open pit", (59, 59, 59)),
+    ClassInfo(2, "waste dump", (141, 90, 59)),
+    ClassInfo(3, "affected ring", (230, 120, 40)),
+)
+NEGLIGIBLE_C = 0.005  # [degC] changes below this outside the footprints are set to 0
+RING_M = (60.0, 300.0)  # [m] ring outside the footprint whose natural MAGT is the local state
+MIN_YEARS = 0.5  # [yr] a feature started in the epoch's year has acted for half a year
+
+
+def ground_model(ctx: BuildContext) -> GroundModel:
+    """The materials and geometry of the feature runs (config ``mining``)."""
+    m = ctx.cfg.mining
+    ground = Material("ground", m.ground_conductivity, m.ground_conductivity, m.ground_heat_capacity,
+                      m.ground_heat_capacity, water_content=m.ground_water_content,
+                      unfrozen_water=0.2 * m.ground_water_content, freezing_range=1.0)  # fmt: skip
+    waste = Material("waste rock", m.waste_rock_conductivity, m.waste_rock_conductivity,
+                     m.waste_rock_heat_capacity, m.waste_rock_heat_capacity,
+                     water_content=m.waste_rock_water_content,
+                     unfrozen_water=0.2 * m.waste_rock_water_content, freezing_range=1.0)  # fmt: skip
+    return GroundModel(ground, waste, heat_flux_w_m2=m.geothermal_heat_flux_w_m2,
+                       domain_depth_m=m.domain_depth_m, reach_m=m.reach_m, dt_days=m.dt_days)  # fmt: skip
+
+
+def _class_code(ctx: BuildContext, name: str) -> int:
+    for c in ctx.cfg.landcover.classes:
+        if c.name.strip().lower() == name.strip().lower():
+            return int(c.code)
+    raise ConfigError(f"class '{name}' is not a land-cover class of the config", path=ctx.cfg.source_path,
+                      field="mining.pit_class / mining.dump_class")  # fmt: skip
+
+
+def epoch_features(ctx: BuildContext, label: str, year: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The pits and dumps acting in the epoch and the feature number of every cell (-1 none).
+
+    From the mining polygons when the config names them (a feature that starts after the last epoch
+    is refused: it can act in no epoch), else from the land cover's pit and dump classes.
+    """
+    m = ctx.cfg.mining
+    shape = ctx.gbox.shape
+    if ctx.cfg.inputs.mining is not None:
+        from rasterio.features import rasterize
+
+        from pfatlas.io.vectors import read_mining
+
+        path = ctx.cfg.inputs.mining
+        gdf = read_mining(path, ctx.gbox).reset_index(drop=True)
+        last = max(e.year for e in ctx.cfg.epochs)
+        late = np.flatnonzero(gdf["start_year"].to_numpy() > last)
+        if late.size:
+            i = int(late[0])
+            raise InputError(f"feature '{gdf['name'][i]}' starts in {int(gdf['start_year'][i])}, after the "
+                             f"last epoch ({last}): it cannot act in any epoch", path=path, row=i + 1,
+                             field="start_year")  # fmt: skip
+        feats = gdf[gdf["start_year"] <= year].copy()
+        order = sorted(feats.index, key=lambda i: feats.at[i, "kind"] == "pit")  # pits drawn last, win
+        index = np.full(shape, -1, dtype=np.int32)
+        if len(order):
+            index = rasterize([(feats.at[i, "geometry"], int(i)) for i in order], out_shape=shape,
+                              transform=ctx.gbox.affine, fill=-1, dtype="int32")  # fmt: skip
+        df = pd.DataFrame(feats.drop(columns="geometry"))
+    else:
+        lc = read_array(ctx.path(label, "landcover.tif"))
+        index = np.full(shape, -1, dtype=np.int32)
+        rows = []
+        for kind, cls in (("dump", m.dump_class), ("pit", m.pit_class)):
+            lab, n = ndimage.label(lc == _class_code(ctx, cls))
+            for k in range(1, n + 1):
+                sel = lab == k
+                if sel.sum() < 3:
+                    continue
+                i = len(rows)
+                index[sel] = i
+                rows.append({"name": f"{kind} {i + 1} (land cover)", "kind": kind,
+                             "start_year": year - m.default_age_years,
+                             "depth_m": m.default_pit_depth_m if kind == "pit" else np.nan,
+                             "height_m": m.default_dump_height_m if kind == "dump" else np.nan,
+                             "pit_lake": False})  # fmt: skip
+        df = pd.DataFrame(rows, columns=["name", "kind", "start_year", "depth_m", "height_m", "pit_lake"])
+    return df, index
+
+
+def _runs(ctx, df, index, magt_nat, year) -> tuple[dict, pd.DataFrame]:
+    m = ctx.cfg.mining
+    model = ground_model(ctx)
+    cell = abs(float(ctx.gbox.resolution.x))
+    feature_cells = index >= 0
+    lapse = ctx.cfg.climate.lapse_rate_c_per_km / 1000.0
+    specs, rows = {}, []
+    for i, f in df.iterrows():
+        mask = index == i
+        n = int(mask.sum())
+        if n == 0:
+            warnings.warn(f"mining feature '{f['name']}' covers no cell of the grid; left out",
+                          PfatlasWarning, stacklevel=2)  # fmt: skip
+            continue
+        ring = ring_values(magt_nat, mask, feature_cells & ~mask, cell, *RING_M)
+        if ring.size == 0:
+            ring = magt_nat[mask & np.isfinite(magt_nat)]
+        if ring.size == 0:
+            warnings.warn(f"mining feature '{f['name']}' has no natural MAGT around it; left out",
+                          PfatlasWarning, stacklevel=2)  # fmt: skip
+            continue
+        magt0 = float(np.median(ring))
+        pit = f["kind"] == "pit"
+        lake = bool(pit and f.get("pit_lake", False))
+        if lake:
+            surf = m.pit_lake_bottom_c
+        elif pit:
+            surf = magt0 + m.pit_floor_warming_c
+        else:
+            surf = magt0 + m.dump_surface_warming_c - lapse * float(f["height_m"])
+        run = FeatureRun(kind=str(f["kind"]), radius_m=math.sqrt(n * cell * cell / math.pi),
+                         depth_m=float(f["depth_m"]) if pit else 0.0,
+                         height_m=0.0 if pit else float(f["height_m"]),
+                         years=max(float(year - int(f["start_year"])), MIN_YEARS), magt_c=magt0,
+                         new_surface_c=surf)  # fmt: skip
+        try:
+            check_run(run, model)
+        except InputError as exc:
+            raise InputError(f"mining feature '{f['name']}': {exc.detail}", path=ctx.cfg.inputs.mining,
+                             row=int(i) + 1, field=exc.field) from None  # fmt: skip
+        specs[i] = run
+        rows.append({"name": f["name"], "kind": f["kind"], "pit_lake": lake, "cells": n,
+                     "radius_m": run.radius_m, "depth_m": run.depth_m, "height_m": run.height_m,
+                     "years": run.years, "magt_natural_c": magt0, "new_surface_c": surf})  # fmt: skip
+    # the runs are independent: one per thread (the sparse solves release the GIL)
+    with ThreadPoolExecutor(max_workers=ctx.cfg.compute.workers or os.cpu_count() or 1) as pool:
+        changes = dict(zip(specs, pool.map(lambda r: run_feature(r, model), specs.values()), strict=True))
+    for row, (i, run) in zip(rows, specs.items(), strict=True):
+        ch = changes[i]
+        row["delta_magt_centre_c"] = float(ch.delta_magt[0])
+        row["delta_magt_30m_outside_c"] = float(np.interp(run.radius_m + 30.0, ch.r, ch.delta_magt))
+    return changes, pd.DataFrame(rows)
+
+
+def _soil(ctx: BuildContext, name: str):
+    soils = {k.strip().lower(): v for k, v in ctx.cfg.active_layer.soils.items()}
+    if name.strip().lower() not in soils:
+        raise ConfigError(f"the soil table has no row for '{name}' (needed for the ALT of mined ground)",
+                          path=ctx.cfg.source_path, field="active_layer.soils")  # fmt: skip
+    return soils[name.strip().lower()]
+
+
+def _stefan_at(ctx: BuildContext, soil, elevation: np.ndarray) -> np.ndarray:
+    clim = ctx.cfg.climate
+    if clim.station_thawing_index_cdays is None:
+        return np.full(elevation.shape, np.nan)
+    idx = air_thawing_index_cdays(elevation, station_elevation_m=clim.station_elevation_m,
+                                  station_maat_c=clim.station_maat_c,
+                                  station_thawing_index_cdays=clim.station_thawing_index_cdays,
+                                  lapse_c_per_km=clim.lapse_rate_c_per_km)  # fmt: skip
+    return stefan_depth_m(soil.k_t, soil.n_t, idx * 86400.0, ctx.cfg.active_layer.latent_heat_j_kg,
+                          soil.rho_d, soil.w, soil.w_u)  # fmt: skip
+
+
+def _post_ice(ctx, label, df, index, alt_post, pf_post, nat):
+    """Ground ice of the feature cells (theta, volume, class), the rest natural; none off permafrost."""
+    from pfatlas.build.stage_groundice import unit_ice_profiles
+
+    gi = ctx.cfg.ground_ice
+    D = gi.depth_below_table_m
+    theta, cls = nat["ground_ice"].astype(np.float64), nat["ice_class"].copy()
+    profiles, _ = unit_ice_profiles(ctx, label)
+    unit = read_array(ctx.path("grid", "geomorphology.tif"))
+    waste = _soil(ctx, ctx.cfg.mining.dump_class)
+    theta_w = (waste.w - waste.w_u) * waste.rho_d / gi.rho_ice_kg_m3
+    for i, f in df.iterrows():
+        sel = (index == i) & (pf_post == 1) & np.isfinite(alt_post)
+        for code in np.unique(unit[sel]):
+            s = sel & (unit == code)
+            prof = profiles.for_code(int(code))
+            a = alt_post[s].astype(np.float64)
+            if f["kind"] == "pit":
+                integ = prof.window_integrals(a + float(f["depth_m"]), D)
+            else:
+                h = float(f["height_m"])
+                hw = np.clip(h - a, 0.0, D)
+                integ = prof.window_integrals(np.maximum(a - h, 0.0), D - hw)  # the buried ground
+                integ["theta"] = integ["theta"] + hw * theta_w
+                integ["rho_d"] = integ["rho_d"] + hw * waste.rho_d
+                integ["rho_w"] = integ["rho_w"] + hw * waste.rho_d * waste.w
+                integ["soil"][0] = integ["soil"][0] + hw  # waste rock is coarse: gravel rows of GB 50324
+            theta[s] = integ["theta"] / D
+            cls[s] = _window_class(integ)
+    lost = pf_post != 1
+    theta[lost] = np.nan
+    cls[lost & (cls != 255)] = 0
+    cell_area = abs(ctx.gbox.resolution.x * ctx.gbox.resolution.y)
+    volume = np.where(lost, 0.0, theta * D * cell_area)
+    return theta.astype(np.float32), volume.astype(np.float32), cls.astype(np.uint8)
+
+
+def _link_natural(ctx: BuildContext, label: str) -> list[Path]:
+    out = []
+    for name in ATLAS_LAYERS:
+        src, dst = ctx.path(label, NATURAL, f"{name}.tif"), ctx.path(label, f"{name}.tif")
+        if not src.is_file():
+            continue
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+        out.append(dst)
+    for stale in ("mining_delta_magt", "mining_delta_alt", "mining_zone"):
+        ctx.path(label, f"{stale}.tif").unlink(missing_ok=True)
+    return out
+
+
+def run_mining_impact(ctx: BuildContext, label: str) -> list[Path]:
+    """Run the stage for one epoch (see the module docstring)."""
+    year = next(e.year for e in ctx.cfg.epochs if e.label == label)
+    nat_dir = ctx.path(label, NATURAL)
+    df, index = epoch_features(ctx, label, year)
+    if df.empty or not (index >= 0).any():
+        return _link_natural(ctx, label)
+    nat = {k: read_array(nat_dir / f"{k}.tif") for k in ("magt", "magt_se", "alt", "ground_ice", "ice_class")}
+    magt_nat = nat["magt"].astype(np.float64)
+    changes, runs = _runs(ctx, df, index, magt_nat, year)
+    cell = abs(float(ctx.gbox.resolution.x))
+    delta = delta_magt_map(index, changes, cell, ctx.cfg.mining.reach_m)
+    infeat = index >= 0
+    delta[~infeat & (np.abs(delta) < NEGLIGIBLE_C)] = 0.0
+    magt = np.where(np.isfinite(magt_nat), magt_nat + delta, np.nan)
+    pf = permafrost_mask_kernel(magt)
+    prob = permafrost_probability_kernel(magt, nat["magt_se"])
+    stab = stability_codes(magt, ctx.cfg.thermal_stability.breaks)
+
+    dem = read_array(ctx.path("grid", "dem.tif")).astype(np.float64)
+    alt = nat["alt"].astype(np.float64).copy()
+    m = ctx.cfg.mining
+    pit_soil, dump_soil = _soil(ctx, m.pit_class), _soil(ctx, m.dump_class)
+    for i, f in df.iterrows():
+        sel = index == i
+        if not sel.any() or i not in changes:
+            continue
+        if f["kind"] == "pit" and bool(f.get("pit_lake", False)):
+            alt[sel] = np.nan
+        elif f["kind"] == "pit":
+            alt[sel] = _stefan_at(ctx, pit_soil, dem[sel] - float(f["depth_m"]))
+        else:
+            alt[sel] = _stefan_at(ctx, dump_soil, dem[sel] + float(f["height_m"]))
+    alt[pf != 1] = np.nan
+    theta, volume, icls = _post_ice(ctx, label, df, index, alt, pf, nat)
+    zone = np.zeros(index.shape, dtype=np.uint8)
+    zone[~infeat & (np.abs(delta) > m.affected_threshold_c)] = 3
+    kinds = np.array([1 if k == "pit" else 2 for k in df["kind"]], dtype=np.uint8)
+    zone[infeat] = kinds[index[infeat]]
+    with np.errstate(invalid="ignore"):
+        d_alt = alt - nat["alt"]
+
+    g = ctx.gbox
+    wrap = lambda a, name, units: wrap_on_grid(a, g, name, units=units, long_name=name)  # noqa: E731
+    how = f"natural layer + axisymmetric heat-conduction runs of the pits and dumps (epoch {label})"
+    layers = [
+        Layer(wrap(magt.astype(np.float32), "magt", "degC"), ctx.path(label, "magt.tif"), "degC",
+              f"mean annual ground temperature at the depth of zero annual amplitude, {how}"),
+        Layer(wrap(nat["magt_se"], "magt_se", "degC"), ctx.path(label, "magt_se.tif"), "degC",
+              f"standard error of the natural MAGT (epoch {label})"),
+        Layer(wrap(pf, "permafrost", "class"), ctx.path(label, "permafrost.tif"), "class",
+              f"permafrost where MAGT < 0 degC, {how}", classes=list(PERMAFROST_CLASSES)),
+        Layer(wrap(prob, "permafrost_probability", "1"), ctx.path(label, "permafrost_probability.tif"), "1",
+              f"P(MAGT < 0), {how}"),
+        Layer(wrap(stab, "thermal_stability", "class"), ctx.path(label, "thermal_stability.tif"), "class",
+              f"thermal stability (Cheng 1984), {how}", classes=stability_class_info()),
+        Layer(wrap(alt.astype(np.float32), "alt", "m"), ctx.path(label, "alt.tif"), "m",
+              f"active-layer thickness, Stefan, mined ground at its new surface, {how}"),
+        Layer(wrap(theta, "ground_ice", "m3 m-3"), ctx.path(label, "ground_ice.tif"), "m3 m-3",
+              f"mean volumetric ice content, ALT to ALT + {ctx.cfg.ground_ice.depth_below_table_m:g} m, {how}"),
+        Layer(wrap(volume, "ice_volume", "m3"), ctx.path(label, "ice_volume.tif"), "m3",
+              f"ground-ice volume per cell, {how}"),
+        Layer(wrap(icls, "ice_class", "class"), ctx.path(label, "ice_class.tif"), "class",
+              f"ice-content class after GB 50324-2014, {how}",
+              classes=_ice_classes()),
+        Layer(wrap((magt - magt_nat).astype(np.float32), "mining_delta_magt", "degC"),
+              ctx.path(label, "mining_delta_magt.tif"), "degC", f"MAGT change by mining, {how}"),
+        Layer(wrap(d_alt.astype(np.float32), "mining_delta_alt", "m"), ctx.path(label, "mining_delta_alt.tif"),
+              "m", f"ALT change by mining (NaN where ALT is undefined before or after), {how}"),
+        Layer(wrap(zone, "mining_zone", "class"), ctx.path(label, "mining_zone.tif"), "class",
+              f"mining zone: pit, dump, ring where |delta MAGT| > {m.affected_threshold_c:g} degC (epoch {label})",
+              classes=list(ZONES)),
+    ]  # fmt: skip
+    layers = [
+        Layer(ly.data, ly.path, ly.units, ly.description, classes=ly.classes, tags=ctx.tags) for ly in layers
+    ]
+    written = write_cogs(layers, gbox=g)
+    syn = ctx.cfg.area.synthetic
+    written.append(write_table(runs, ctx.path("tables", f"mining_runs_{label}.csv"), synthetic=syn))
+    val, metrics = _validation(ctx, label, year, magt, alt, magt_nat, nat["alt"])
+    written.append(write_table(val, ctx.path("tables", f"mining_validation_{label}.csv"), synthetic=syn))
+    cell_km2 = cell * cell / 1e6
+    metrics.update({
+        "epoch": label, "synthetic": syn, "features": int(len(runs)),
+        "pit_km2": float((zone == 1).sum() * cell_km2), "dump_km2": float((zone == 2).sum() * cell_km2),
+        "ring_km2": float((zone == 3).sum() * cell_km2),
+        "permafrost_lost_km2": float(((pf != 1) & (np.nan_to_num(magt_nat, nan=1.0) < 0)).sum() * cell_km2),
+    })  # fmt: skip
+    written.append(write_json(metrics, ctx.path("tables", f"metrics_mining_{label}.json")))
+    return written
+
+
+def _ice_classes():
+    from pfatlas.groundice.classes import ice_class_infos
+
+    return ice_class_infos()
+
+
+def _validation(ctx, label, year, magt, alt, magt_nat, alt_nat) -> tuple[pd.DataFrame, dict]:
+    """Observed vs simulated at the boreholes in mined ground of the epoch's year."""
+    frames = []
+    for name in ("boreholes.csv", "boreholes_validation.csv"):
+        p = ctx.path("tables", name)
+        if p.is_file():
+            frames.append(read_table(p))
+    cols = ["id", "setting", "year", "magt_obs_c", "magt_sim_c", "magt_natural_c", "magt_error_c",
+            "magt_rel_error_of_change", "alt_obs_m", "alt_sim_m", "alt_rel_error"]  # fmt: skip
+    if not frames:
+        return pd.DataFrame(columns=cols), {"validation_n": 0}
+    bh = pd.concat(frames, ignore_index=True)
+    bh = bh[(bh["setting"] != "natural") & (bh["year"] == year)]
+    r, c = bh["row"].to_numpy(int), bh["col"].to_numpy(int)
+    sim, natv, asim = magt[r, c], magt_nat[r, c], alt[r, c]
+    obs = bh["magt_c"].to_numpy(float)
+    aobs = bh["alt_m"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(sim - obs) / np.abs(obs - natv)
+        arel = np.abs(asim - aobs) / aobs
+    df = pd.DataFrame({"id": bh["id"].to_numpy(), "setting": bh["setting"].to_numpy(), "year": year,
+                       "magt_obs_c": obs, "magt_sim_c": sim, "magt_natural_c": natv,
+                       "magt_error_c": sim - obs, "magt_rel_error_of_change": rel, "alt_obs_m": aobs,
+                       "alt_sim_m": asim, "alt_rel_error": arel})  # fmt: skip
+    ok = np.isfinite(sim - obs)
+    aok = np.isfinite(arel)
+    return df, {
+        "validation_n": int(ok.sum()),
+        "validation_magt_rmse_c": float(np.sqrt(np.mean((sim - obs)[ok] ** 2))) if ok.any() else None,
+        "validation_magt_bias_c": float(np.mean((sim - obs)[ok])) if ok.any() else None,
+        "validation_alt_n": int(aok.sum()),
+        "validation_alt_median_rel_error": float(np.median(arel[aok])) if aok.any() else None,
+    }
+
+
+def _inputs(ctx: BuildContext, label: str) -> list[Path]:
+    nat = ctx.path(label, NATURAL)
+    files = [nat / f"{k}.tif" for k in ("magt", "magt_se", "alt", "ground_ice", "ice_class", "permafrost")]
+    files += [ctx.path(label, "landcover.tif"), ctx.path("grid", "dem.tif"), ctx.path("grid", "geomorphology.tif"),
+              ctx.path("tables", "boreholes.csv"), ctx.path("tables", "borehole_logs.csv")]  # fmt: skip
+    if ctx.cfg.inputs.mining is not None:
+        files.append(Path(ctx.cfg.inputs.mining))
+    return files
+
+
+def stages(ctx: BuildContext) -> list[Stage]:
+    """One ``mining_impact/<epoch>`` stage per epoch when mining is configured."""
+    if not mining_configured(ctx.cfg):
+        return []
+    out = []
+    for e in ctx.cfg.epochs:
+        label = e.label
+        deps = [f"ground_ice/{label}", f"active_layer/{label}", f"magt/{label}", f"landcover/{label}"]
+        if ctx.cfg.inputs.mining is not None:
+            deps.append("mining")
+        out.append(Stage(
+            f"mining_impact/{label}",
+            lambda c, label=label: run_mining_impact(c, label),
+            inputs=lambda c, label=label: [p for p in _inputs(c, label) if p.is_file()],
+            params=lambda c: c.cfg.model_dump(mode="json", include={"mining", "active_layer", "climate",
+                                                                    "ground_ice", "thermal_stability", "epochs"}),
+            depends=tuple(deps),
+            description=f"mining impact {label}",
+        ))  # fmt: skip
+    return out
+
+
+def run_natural_landcover(ctx: BuildContext, label: str) -> list[Path]:
+    """The epoch's land cover without its mines: cells of the pit and dump classes, and inside the
+    footprints of the features acting in the epoch, take the class of the nearest other cell."""
+    from pfatlas.io.raster import read_class_names as names_of
+
+    src = ctx.path(label, "landcover.tif")
+    lc = read_array(src)
+    year = next(e.year for e in ctx.cfg.epochs if e.label == label)
+    _, index = epoch_features(ctx, label, year)
+    codes = {c.name.strip().lower(): c.code for c in ctx.cfg.landcover.classes}
+    mined = index >= 0
+    for name in (ctx.cfg.mining.pit_class, ctx.cfg.mining.dump_class):
+        if name.strip().lower() in codes:
+            mined |= lc == codes[name.strip().lower()]
+    mined &= lc != 255
+    out = lc.copy()
+    if mined.any() and not mined.all():
+        near = ndimage.distance_transform_edt(
+            mined | (lc == 255), return_distances=False, return_indices=True
+        )
+        out[mined] = lc[near[0][mined], near[1][mined]]
+    names = names_of(src)
+    info = [ClassInfo(c.code, c.name, c.rgb) for c in ctx.cfg.landcover.classes if c.code in names]
+    da = wrap_on_grid(out, ctx.gbox, "landcover", units="class", long_name="landcover")
+    return write_cogs([Layer(da, natural_landcover(ctx, label), "class",
+                             f"land cover without the mines (nearest unmined class), epoch {label}",
+                             classes=info, tags=ctx.tags)], gbox=ctx.gbox)  # fmt: skip
+
+
+def natural_landcover_stages(ctx: BuildContext) -> list[Stage]:
+    """One ``natural_landcover/<epoch>`` stage per epoch when mining is configured."""
+    if not mining_configured(ctx.cfg):
+        return []
+    deps = ("mining",) if ctx.cfg.inputs.mining is not None else ()
+    return [
+        Stage(
+            f"natural_landcover/{e.label}",
+            lambda c, label=e.label: run_natural_landcover(c, label),
+            inputs=lambda c, label=e.label: [p for p in (c.path(label, "landcover.tif"),
+                                                         Path(c.cfg.inputs.mining or "")) if p.is_file()],
+            params=lambda c: c.cfg.model_dump(mode="json", include={"mining", "epochs"}),
+            depends=(f"landcover/{e.label}", *deps),
+            description=f"land cover without mines {e.label}",
+        )
+        for e in ctx.cfg.epochs
+    ]  # fmt: skip
