@@ -41,7 +41,7 @@ from pfatlas.build.layout import ATLAS_LAYERS, NATURAL, mining_configured, natur
 from pfatlas.build.stages import Stage
 from pfatlas.errors import ConfigError, InputError, PfatlasWarning
 from pfatlas.grid import wrap_on_grid
-from pfatlas.groundice.profile import _window_class
+from pfatlas.groundice.profile import window_class
 from pfatlas.io.cog import ClassInfo, Layer, write_cogs
 from pfatlas.io.raster import read_array
 from pfatlas.io.table_writer import read_table, write_json, write_table
@@ -250,7 +250,7 @@ def _post_ice(ctx, label, df, index, alt_post, pf_post, nat):
                 integ["rho_w"] = integ["rho_w"] + hw * waste.rho_d * waste.w
                 integ["soil"][0] = integ["soil"][0] + hw  # waste rock is coarse: gravel rows of GB 50324
             theta[s] = integ["theta"] / D
-            cls[s] = _window_class(integ)
+            cls[s] = window_class(integ)
     lost = pf_post != 1
     theta[lost] = np.nan
     cls[lost & (cls != 255)] = 0

@@ -18,7 +18,7 @@ import numpy as np
 
 from pfatlas.groundice.classes import ice_class_code
 
-__all__ = ["IceProfile", "window_mean", "ground_ice_block", "ProfileSet"]
+__all__ = ["IceProfile", "window_mean", "window_class", "ground_ice_block", "ProfileSet"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def window_mean(profile: IceProfile, top_m, depth_m: float) -> np.ndarray:
     return profile.window_integrals(top_m, depth_m)["theta"] / depth_m
 
 
-def _window_class(integrals: dict[str, np.ndarray]) -> np.ndarray:
+def window_class(integrals: dict[str, np.ndarray]) -> np.ndarray:
     """GB 50324 class from the dominant soil (by thickness) and the dry-mass-weighted water [%]."""
     w_pct = 100.0 * integrals["rho_w"] / np.where(integrals["rho_d"] > 0, integrals["rho_d"], np.nan)
     soil = np.argmax(integrals["soil"], axis=0)
@@ -112,7 +112,7 @@ def ground_ice_block(
         sel = has_alt & (unit == code)
         integ = profiles.for_code(int(code)).window_integrals(alt[sel], depth_m)
         theta[sel] = integ["theta"] / depth_m
-        cls[sel] = _window_class(integ)
+        cls[sel] = window_class(integ)
     volume = theta * depth_m * cell_area_m2
     nopf = permafrost == 0
     theta[nopf] = np.nan
