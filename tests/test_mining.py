@@ -23,7 +23,10 @@ def test_shallow_pit_tends_to_the_disc_solution_on_the_axis():
     a, dts = 120.0, 1.0
     ch = run_feature(FeatureRun("pit", a, 1.0, 0.0, 3000.0, -1.0, -1.0 + dts), model)
     exact = dts * (1 - 15.0 / np.hypot(15.0, a))
-    assert ch.delta_magt[0] == pytest.approx(exact, rel=0.03)
+    # 2 %: the floor 1 m below the plane moves the point by at most the axis gradient x 1 m
+    # (0.009 dT here), the 1500 m domain adds a^2 / (2 L^2) = 0.3 %, the grid (10 m at the edge,
+    # a / 12) < 0.1 % (section 10 verification); measured 1.0 %
+    assert ch.delta_magt[0] == pytest.approx(exact, rel=0.02)
     # far outside, nothing; just outside the edge, some
     assert abs(np.interp(a + 1000.0, ch.r, ch.delta_magt)) < 0.02 * dts
     assert 0.05 < np.interp(a + 10.0, ch.r, ch.delta_magt) < 0.5
