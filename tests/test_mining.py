@@ -132,3 +132,35 @@ def test_features_of_an_epoch_and_a_start_after_the_last_epoch(tmp_path):
     with pytest.raises(InputError, match="starts in 2030, after the last epoch") as exc:
         epoch_features(ctx, "2020", 2020)
     assert exc.value.row == 2 and exc.value.field == "start_year" and "m.gpkg" in str(exc.value)
+
+
+def test_natural_land_cover_is_the_ground_as_last_seen_before_mining(tmp_path):
+    """A cell mined in 2020 takes its 2000 class when it was unmined in 2000, else the nearest
+    unmined class of 2020."""
+    from pfatlas.build.layout import natural_landcover
+    from pfatlas.build.stage_mining import epoch_features, run_natural_landcover
+    from pfatlas.grid import wrap_on_grid
+    from pfatlas.io.cog import ClassInfo, Layer, write_cogs
+    from pfatlas.io.raster import read_array
+
+    ctx = _mining_ctx(tmp_path, [1995, 2015])  # the pit acts in both epochs, the dump from 2015
+    classes = [ClassInfo(c.code, c.name, c.rgb) for c in ctx.cfg.landcover.classes]
+    code = {c.name: c.code for c in ctx.cfg.landcover.classes}
+    pit_c, dump_c = code[ctx.cfg.mining.pit_class], code[ctx.cfg.mining.dump_class]
+    _, i2000 = epoch_features(ctx, "2000", 2000)
+    _, i2020 = epoch_features(ctx, "2020", 2020)
+    lc2000 = np.full(ctx.gbox.shape, code["alpine steppe"], dtype=np.uint8)
+    lc2000[i2000 == 0] = pit_c
+    lc2000[i2020 == 1] = code["alpine swamp meadow"]  # the dump's ground before it was built
+    lc2020 = lc2000.copy()
+    lc2020[i2020 == 1] = dump_c
+    for label, lc in (("2000", lc2000), ("2020", lc2020)):
+        da = wrap_on_grid(lc, ctx.gbox, "landcover", units="class", long_name="landcover")
+        write_cogs(
+            [Layer(da, ctx.path(label, "landcover.tif"), "class", "test", classes=classes)], gbox=ctx.gbox
+        )
+    run_natural_landcover(ctx, "2020")
+    nat = read_array(natural_landcover(ctx, "2020"))
+    assert (nat[i2020 == 1] == code["alpine swamp meadow"]).all()  # as seen in 2000
+    assert (nat[i2020 == 0] == code["alpine steppe"]).all()  # mined in 2000 too: the nearest class
+    assert not np.isin(nat, [pit_c, dump_c]).any()

@@ -443,13 +443,8 @@ def stages(ctx: BuildContext) -> list[Stage]:
     return out
 
 
-def run_natural_landcover(ctx: BuildContext, label: str) -> list[Path]:
-    """The epoch's land cover without its mines: cells of the pit and dump classes, and inside the
-    footprints of the features acting in the epoch, take the class of the nearest other cell."""
-    from pfatlas.io.raster import read_class_names as names_of
-
-    src = ctx.path(label, "landcover.tif")
-    lc = read_array(src)
+def _mined_cells(ctx: BuildContext, label: str, lc: np.ndarray) -> np.ndarray:
+    """Cells of epoch ``label`` that are mined: inside its acting features or of a pit/dump class."""
     year = next(e.year for e in ctx.cfg.epochs if e.label == label)
     _, index = epoch_features(ctx, label, year)
     codes = {c.name.strip().lower(): c.code for c in ctx.cfg.landcover.classes}
@@ -457,19 +452,52 @@ def run_natural_landcover(ctx: BuildContext, label: str) -> list[Path]:
     for name in (ctx.cfg.mining.pit_class, ctx.cfg.mining.dump_class):
         if name.strip().lower() in codes:
             mined |= lc == codes[name.strip().lower()]
-    mined &= lc != 255
+    return mined & (lc != 255)
+
+
+def _earlier_epochs(ctx: BuildContext, label: str) -> list[str]:
+    """The epochs before ``label``, the most recent first."""
+    year = next(e.year for e in ctx.cfg.epochs if e.label == label)
+    return [e.label for e in sorted(ctx.cfg.epochs, key=lambda e: -e.year) if e.year < year]
+
+
+def run_natural_landcover(ctx: BuildContext, label: str) -> list[Path]:
+    """The epoch's land cover without its mines.
+
+    A mined cell (inside a feature acting in the epoch, or of the pit or dump class) takes the class
+    it had in the most recent earlier epoch where it was not mined -- the ground as last seen before
+    mining -- and otherwise the class of the nearest unmined cell of this epoch.
+    """
+    from pfatlas.io.raster import read_class_names as names_of
+
+    src = ctx.path(label, "landcover.tif")
+    lc = read_array(src)
+    mined = _mined_cells(ctx, label, lc)
     out = lc.copy()
-    if mined.any() and not mined.all():
+    todo = mined.copy()
+    seen = 0
+    for earlier in _earlier_epochs(ctx, label):
+        if not todo.any():
+            break
+        lc_e = read_array(ctx.path(earlier, "landcover.tif"))
+        ok = todo & (lc_e != 255) & ~_mined_cells(ctx, earlier, lc_e)
+        out[ok] = lc_e[ok]
+        todo &= ~ok
+        seen += int(ok.sum())
+    if todo.any() and not mined.all():
         near = ndimage.distance_transform_edt(
             mined | (lc == 255), return_distances=False, return_indices=True
         )
-        out[mined] = lc[near[0][mined], near[1][mined]]
+        out[todo] = lc[near[0][todo], near[1][todo]]
     names = names_of(src)
     info = [ClassInfo(c.code, c.name, c.rgb) for c in ctx.cfg.landcover.classes if c.code in names]
+    how = (
+        f"land cover without the mines, epoch {label}: mined cells as in the last earlier epoch "
+        f"before mining ({seen} cells), else the nearest unmined class ({int(todo.sum())} cells)"
+    )
     da = wrap_on_grid(out, ctx.gbox, "landcover", units="class", long_name="landcover")
-    return write_cogs([Layer(da, natural_landcover(ctx, label), "class",
-                             f"land cover without the mines (nearest unmined class), epoch {label}",
-                             classes=info, tags=ctx.tags)], gbox=ctx.gbox)  # fmt: skip
+    return write_cogs([Layer(da, natural_landcover(ctx, label), "class", how, classes=info, tags=ctx.tags)],
+                      gbox=ctx.gbox)  # fmt: skip
 
 
 def natural_landcover_stages(ctx: BuildContext) -> list[Stage]:
@@ -482,9 +510,10 @@ def natural_landcover_stages(ctx: BuildContext) -> list[Stage]:
             f"natural_landcover/{e.label}",
             lambda c, label=e.label: run_natural_landcover(c, label),
             inputs=lambda c, label=e.label: [p for p in (c.path(label, "landcover.tif"),
+                                                         *(c.path(x, "landcover.tif") for x in _earlier_epochs(c, label)),
                                                          Path(c.cfg.inputs.mining or "")) if p.is_file()],
             params=lambda c: c.cfg.model_dump(mode="json", include={"mining", "epochs"}),
-            depends=(f"landcover/{e.label}", *deps),
+            depends=(f"landcover/{e.label}", *(f"landcover/{x}" for x in _earlier_epochs(ctx, e.label)), *deps),
             description=f"land cover without mines {e.label}",
         )
         for e in ctx.cfg.epochs
