@@ -36,7 +36,7 @@ from pfatlas.io.cog import Layer, write_cogs
 from pfatlas.io.raster import read_array, read_class_names, read_to_grid, sample_points
 from pfatlas.io.table_writer import read_table, write_json, write_table
 
-__all__ = ["stages", "run_active_layer", "station_amplitude_c"]
+__all__ = ["stages", "run_active_layer", "station_amplitude_c", "soil_table"]
 
 
 def station_amplitude_c(ctx: BuildContext) -> float:
@@ -102,7 +102,8 @@ def apply_unit_factors(alt: xr.DataArray, unit: xr.DataArray, fit: EdaphicFit) -
     return alt.copy(data=data)
 
 
-def _soil_table(ctx: BuildContext) -> SoilTable:
+def soil_table(ctx: BuildContext) -> SoilTable:
+    """The config's per-class soil table as lookup arrays by class code."""
     classes = {c.code: c.name for c in ctx.cfg.landcover.classes}
     return SoilTable.from_config(ctx.cfg.active_layer.soils, classes)
 
@@ -142,7 +143,7 @@ def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
     paths = _paths(ctx, label)
     amplitude = station_amplitude_c(ctx)
     surface = cfg.climate.thawing_index_source == "lst"
-    table = _soil_table(ctx)
+    table = soil_table(ctx)
     kw = dict(amplitude_c=amplitude, surface=surface, latent_heat_j_kg=al.latent_heat_j_kg, method=al.method)
 
     # --- calibration at the boreholes (small table) ---

@@ -9,10 +9,12 @@ the feature's edge (:mod:`pfatlas.mining.apply`). Then, on the changed cells:
 
 - ALT: pit floors and dump tops thaw as their land-cover class of the soil table (Stefan, thawing
   index at the floor's or the top's elevation); pit lakes have no active layer; no ALT where the
-  ground is no longer permafrost; elsewhere the natural ALT;
-- ground ice over the 10 m below the new permafrost table: pits read their unit's profile
-  ``depth`` deeper (the ice above went with the overburden); dumps hold waste rock (soil table water
-  content) over the buried profile; none where the permafrost is gone.
+  ground is no longer permafrost; outside the footprints the natural ALT times the two-phase
+  Neumann ratio for the warmed permafrost (:func:`pfatlas.activelayer.neumann.warming_ratio`);
+- ground ice over the 10 m below the new permafrost table: the natural method on the new ALT and
+  permafrost, then pits read their unit's profile ``depth`` deeper (the ice above went with the
+  overburden); dumps hold waste rock (soil table water content) over the buried profile; none where
+  the permafrost is gone.
 
 Writes into ``<epoch>/`` the atlas layers (:data:`pfatlas.build.layout.ATLAS_LAYERS`) and, for an
 epoch with features, ``mining_delta_magt.tif`` [degC], ``mining_delta_alt.tif`` [m] and
@@ -34,14 +36,16 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from pfatlas.activelayer.stefan import stefan_depth_m
-from pfatlas.activelayer.thawing_index import air_thawing_index_cdays
+from pfatlas.activelayer.neumann import thaw_season_mean_c, warming_ratio
+from pfatlas.activelayer.stefan import SoilTable, stefan_depth_m
+from pfatlas.activelayer.thawing_index import air_maat_c, air_thawing_index_cdays, cdays_to_cseconds
 from pfatlas.build.context import BuildContext
 from pfatlas.build.layout import ATLAS_LAYERS, NATURAL, mining_configured, natural_landcover
+from pfatlas.build.stage_activelayer import soil_table, station_amplitude_c
 from pfatlas.build.stages import Stage
 from pfatlas.errors import ConfigError, InputError, PfatlasWarning
 from pfatlas.grid import wrap_on_grid
-from pfatlas.groundice.profile import window_class
+from pfatlas.groundice.profile import ground_ice_block, window_class
 from pfatlas.io.cog import ClassInfo, Layer, write_cogs
 from pfatlas.io.raster import read_array
 from pfatlas.io.table_writer import read_table, write_json, write_table
@@ -202,37 +206,56 @@ def _runs(ctx, df, index, magt_nat, year) -> tuple[dict, pd.DataFrame]:
     return changes, pd.DataFrame(rows)
 
 
-def _soil(ctx: BuildContext, name: str):
-    soils = {k.strip().lower(): v for k, v in ctx.cfg.active_layer.soils.items()}
-    if name.strip().lower() not in soils:
+def _soil_code(ctx: BuildContext, table: SoilTable, name: str) -> int:
+    """Code of the land-cover class ``name``, which must have a soil-table row."""
+    code = _class_code(ctx, name)
+    if not np.isfinite(table.k_t[code]):
         raise ConfigError(f"the soil table has no row for '{name}' (needed for the ALT of mined ground)",
                           path=ctx.cfg.source_path, field="active_layer.soils")  # fmt: skip
-    return soils[name.strip().lower()]
+    return code
 
 
-def _stefan_at(ctx: BuildContext, soil, elevation: np.ndarray) -> np.ndarray:
+def _stefan_at(ctx: BuildContext, table: SoilTable, code: int, elevation: np.ndarray) -> np.ndarray:
+    """Uncalibrated Stefan ALT [m] of soil row ``code`` under the air thawing index at ``elevation``."""
     clim = ctx.cfg.climate
-    if clim.station_thawing_index_cdays is None:
-        return np.full(elevation.shape, np.nan)
     idx = air_thawing_index_cdays(elevation, station_elevation_m=clim.station_elevation_m,
                                   station_maat_c=clim.station_maat_c,
                                   station_thawing_index_cdays=clim.station_thawing_index_cdays,
                                   lapse_c_per_km=clim.lapse_rate_c_per_km)  # fmt: skip
-    return stefan_depth_m(soil.k_t, soil.n_t, idx * 86400.0, ctx.cfg.active_layer.latent_heat_j_kg,
-                          soil.rho_d, soil.w, soil.w_u)  # fmt: skip
+    return stefan_depth_m(table.k_t[code], table.n_t[code], cdays_to_cseconds(idx),
+                          ctx.cfg.active_layer.latent_heat_j_kg, table.rho_d[code], table.w[code],
+                          table.w_u[code])  # fmt: skip
 
 
-def _post_ice(ctx, label, df, index, alt_post, pf_post, nat):
-    """Ground ice of the feature cells (theta, volume, class), the rest natural; none off permafrost."""
+def _ring_alt(ctx: BuildContext, label: str, table: SoilTable, dem, alt_nat, magt_nat, delta, sel):
+    """ALT [m] of the cells ``sel`` outside the footprints whose permafrost the mines warmed: the
+    natural ALT times the two-phase Neumann ratio (:func:`pfatlas.activelayer.neumann.warming_ratio`)
+    under the air sinusoid at the cell's elevation and its class's thawing n-factor."""
+    lc = read_array(natural_landcover(ctx, label))[sel].astype(np.intp)
+    clim = ctx.cfg.climate
+    maat = air_maat_c(dem[sel], clim.station_elevation_m, clim.station_maat_c, clim.lapse_rate_c_per_km)
+    t_s = table.n_t[lc] * thaw_season_mean_c(maat, station_amplitude_c(ctx))
+    ratio = warming_ratio(t_s, magt_nat[sel], delta[sel], table.k_t[lc], table.rho_d[lc], table.w[lc],
+                          table.w_u[lc], ctx.cfg.active_layer.latent_heat_j_kg)  # fmt: skip
+    return alt_nat[sel] * ratio
+
+
+def _post_ice(ctx, label, df, index, alt_post, pf_post, table: SoilTable):
+    """Ground ice (theta, volume, class) after mining: everywhere the natural method on the new ALT
+    and permafrost (a deepened table takes the ice above it; none off permafrost), then the feature
+    cells: pits deeper in their unit's profile, dumps waste rock over the buried profile."""
     from pfatlas.build.stage_groundice import unit_ice_profiles
 
     gi = ctx.cfg.ground_ice
     D = gi.depth_below_table_m
-    theta, cls = nat["ground_ice"].astype(np.float64), nat["ice_class"].copy()
     profiles, _ = unit_ice_profiles(ctx, label)
     unit = read_array(ctx.path("grid", "geomorphology.tif"))
-    waste = _soil(ctx, ctx.cfg.mining.dump_class)
-    theta_w = (waste.w - waste.w_u) * waste.rho_d / gi.rho_ice_kg_m3
+    cell_area = abs(ctx.gbox.resolution.x * ctx.gbox.resolution.y)
+    theta, _, cls = ground_ice_block(unit, alt_post, pf_post, profiles=profiles, depth_m=D,
+                                     cell_area_m2=cell_area).astype(np.float64)  # fmt: skip
+    w = _soil_code(ctx, table, ctx.cfg.mining.dump_class)
+    rho_d, w_tot, w_u = float(table.rho_d[w]), float(table.w[w]), float(table.w_u[w])
+    theta_w = (w_tot - w_u) * rho_d / gi.rho_ice_kg_m3
     for i, f in df.iterrows():
         sel = (index == i) & (pf_post == 1) & np.isfinite(alt_post)
         for code in np.unique(unit[sel]):
@@ -246,16 +269,12 @@ def _post_ice(ctx, label, df, index, alt_post, pf_post, nat):
                 hw = np.clip(h - a, 0.0, D)
                 integ = prof.window_integrals(np.maximum(a - h, 0.0), D - hw)  # the buried ground
                 integ["theta"] = integ["theta"] + hw * theta_w
-                integ["rho_d"] = integ["rho_d"] + hw * waste.rho_d
-                integ["rho_w"] = integ["rho_w"] + hw * waste.rho_d * waste.w
+                integ["rho_d"] = integ["rho_d"] + hw * rho_d
+                integ["rho_w"] = integ["rho_w"] + hw * rho_d * w_tot
                 integ["soil"][0] = integ["soil"][0] + hw  # waste rock is coarse: gravel rows of GB 50324
             theta[s] = integ["theta"] / D
             cls[s] = window_class(integ)
-    lost = pf_post != 1
-    theta[lost] = np.nan
-    cls[lost & (cls != 255)] = 0
-    cell_area = abs(ctx.gbox.resolution.x * ctx.gbox.resolution.y)
-    volume = np.where(lost, 0.0, theta * D * cell_area)
+    volume = np.where(pf_post == 1, theta * D * cell_area, 0.0)
     return theta.astype(np.float32), volume.astype(np.float32), cls.astype(np.uint8)
 
 
@@ -285,7 +304,7 @@ def run_mining_impact(ctx: BuildContext, label: str) -> list[Path]:
     df, index = epoch_features(ctx, label, year)
     if df.empty or not (index >= 0).any():
         return _link_natural(ctx, label)
-    nat = {k: read_array(nat_dir / f"{k}.tif") for k in ("magt", "magt_se", "alt", "ground_ice", "ice_class")}
+    nat = {k: read_array(nat_dir / f"{k}.tif") for k in ("magt", "magt_se", "alt")}
     magt_nat = nat["magt"].astype(np.float64)
     changes, runs = _runs(ctx, df, index, magt_nat, year)
     cell = abs(float(ctx.gbox.resolution.x))
@@ -298,9 +317,11 @@ def run_mining_impact(ctx: BuildContext, label: str) -> list[Path]:
     stab = stability_codes(magt, ctx.cfg.thermal_stability.breaks)
 
     dem = read_array(ctx.path("grid", "dem.tif")).astype(np.float64)
-    alt = nat["alt"].astype(np.float64).copy()
+    alt_nat = nat["alt"].astype(np.float64)
+    alt = alt_nat.copy()
+    table = soil_table(ctx)
     m = ctx.cfg.mining
-    pit_soil, dump_soil = _soil(ctx, m.pit_class), _soil(ctx, m.dump_class)
+    pit_code, dump_code = _soil_code(ctx, table, m.pit_class), _soil_code(ctx, table, m.dump_class)
     for i, f in df.iterrows():
         sel = index == i
         if not sel.any() or i not in changes:
@@ -308,17 +329,19 @@ def run_mining_impact(ctx: BuildContext, label: str) -> list[Path]:
         if f["kind"] == "pit" and bool(f.get("pit_lake", False)):
             alt[sel] = np.nan
         elif f["kind"] == "pit":
-            alt[sel] = _stefan_at(ctx, pit_soil, dem[sel] - float(f["depth_m"]))
+            alt[sel] = _stefan_at(ctx, table, pit_code, dem[sel] - float(f["depth_m"]))
         else:
-            alt[sel] = _stefan_at(ctx, dump_soil, dem[sel] + float(f["height_m"]))
+            alt[sel] = _stefan_at(ctx, table, dump_code, dem[sel] + float(f["height_m"]))
+    ring = ~infeat & (delta != 0) & np.isfinite(alt_nat)
+    alt[ring] = _ring_alt(ctx, label, table, dem, alt_nat, magt_nat, delta, ring)
     alt[pf != 1] = np.nan
-    theta, volume, icls = _post_ice(ctx, label, df, index, alt, pf, nat)
+    theta, volume, icls = _post_ice(ctx, label, df, index, alt, pf, table)
     zone = np.zeros(index.shape, dtype=np.uint8)
     zone[~infeat & (np.abs(delta) > m.affected_threshold_c)] = 3
     kinds = np.array([1 if k == "pit" else 2 for k in df["kind"]], dtype=np.uint8)
     zone[infeat] = kinds[index[infeat]]
     with np.errstate(invalid="ignore"):
-        d_alt = alt - nat["alt"]
+        d_alt = alt - alt_nat
 
     g = ctx.gbox
     wrap = lambda a, name, units: wrap_on_grid(a, g, name, units=units, long_name=name)  # noqa: E731
@@ -413,7 +436,7 @@ def _validation(ctx, label, year, magt, alt, magt_nat, alt_nat) -> tuple[pd.Data
 
 def _inputs(ctx: BuildContext, label: str) -> list[Path]:
     nat = ctx.path(label, NATURAL)
-    files = [nat / f"{k}.tif" for k in ("magt", "magt_se", "alt", "ground_ice", "ice_class", "permafrost")]
+    files = [nat / f"{k}.tif" for k in ("magt", "magt_se", "alt", "permafrost", "landcover")]
     files += [ctx.path(label, "landcover.tif"), ctx.path("grid", "dem.tif"), ctx.path("grid", "geomorphology.tif"),
               ctx.path("tables", "boreholes.csv"), ctx.path("tables", "borehole_logs.csv")]  # fmt: skip
     if ctx.cfg.inputs.mining is not None:
