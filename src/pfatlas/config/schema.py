@@ -34,6 +34,7 @@ __all__ = [
     "GroundIceConfig",
     "MiningConfig",
     "ComputeConfig",
+    "ProductsConfig",
     "load_config",
     "resolved_toml",
     "DEFAULT_CLASSES",
@@ -259,6 +260,11 @@ class ComputeConfig(_Section):
     scheduler: str | None = None  # address of an existing dask.distributed scheduler
 
 
+class ProductsConfig(_Section):
+    enabled: bool = True  # plates, PDF atlas, viewer, STAC catalog and area tables after the layers
+    plate_dpi: int = Field(150, ge=50, le=600)  # resolution of the map plates [dots per inch]
+
+
 class Config(_Section):
     area: AreaConfig
     inputs: InputsConfig
@@ -272,6 +278,7 @@ class Config(_Section):
     ground_ice: GroundIceConfig = Field(default_factory=GroundIceConfig)
     mining: MiningConfig = Field(default_factory=MiningConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    products: ProductsConfig = Field(default_factory=ProductsConfig)
     source_path: Path | None = Field(None, exclude=True)  # the TOML file this came from
 
     @field_validator("epochs")
