@@ -15,18 +15,28 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+# the viewer's map library (Leaflet) is not in the repo: fetched from npm, checked against its
+# published sha512 integrity, into src/pfatlas/atlas/_vendor/ (a no-op when already there)
+$(VENV)/.runtime: pyproject.toml src/pfatlas/atlas/vendor.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pfatlas.atlas.vendor
 	@touch $@
 
-$(VENV)/.test: pyproject.toml | $(BIN)/python
+# the viewer's browser test drives Debian's chromium through Playwright (never a downloaded
+# browser): install chromium when it is missing and we may (root, apt-get), else the test skips
+$(VENV)/.test: pyproject.toml src/pfatlas/atlas/vendor.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pfatlas.atlas.vendor
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| echo "note: chromium is not installed, so the viewer's browser test will be skipped"
 	@touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
 	$(BIN)/pfatlas demo $(DEMO) --size $(SIZE)
 	@echo ""
 	@echo "The synthetic virtual-Muli atlas is in $(abspath $(DEMO))/ (inputs in $(abspath $(DEMO))/inputs/)"
+	@echo "Open $(abspath $(DEMO))/atlas.pdf, or $(abspath $(DEMO))/index.html in a browser."
 
 test: $(VENV)/.test
 	$(BIN)/ruff check src tests benchmarks

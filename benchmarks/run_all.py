@@ -29,6 +29,7 @@ def main() -> None:
         ["bench_atlas_epoch.py", "--out", str(demo), "--size", size],
         ["bench_landcover.py", "--out", str(demo)],
         ["bench_mining.py", "--out", str(demo), "--size", size],
+        ["bench_products.py", "--out", str(demo), "--size", size],
     ]
     failed = []
     for run in runs:

@@ -25,12 +25,17 @@ def _all_values(paths):
 
 
 def test_layers_are_found_in_epochs_change_and_grid_but_not_natural(atlas):
+    (atlas / "inputs").mkdir()
+    (atlas / "inputs" / "dem.tif").write_bytes(b"")  # the demo's input DEM is not a layer
     (atlas / "2020" / "natural").mkdir()
     (atlas / "2020" / "natural" / "magt.tif").write_bytes(b"")
     files = layer_files(atlas)
     assert [p.parent.name for p in files["magt"]] == ["2000", "2020"]
     assert files["delta_magt"][0].parent.name == "2000_2020"
     assert "dem" in files and "mining_zone" in files
+    assert [p.parent.name for p in files["dem"]] == ["grid"]
+    (atlas / "inputs" / "dem.tif").unlink()
+    (atlas / "inputs").rmdir()
     (atlas / "2020" / "natural" / "magt.tif").unlink()
     (atlas / "2020" / "natural").rmdir()
 
@@ -43,10 +48,14 @@ def test_one_scale_over_all_epochs_diverging_centred_on_zero(atlas):
     assert magt.center == 0.0 and magt.vmin == -magt.vmax
     assert magt.vmax >= np.percentile(np.abs(v[v != 0]), 98)
     assert magt.norm()(0.0) == pytest.approx(0.5)
-    # sequential: fixed lower limit 0, upper limit over both epochs
+    # sequential: both limits over both epochs, rounded outward to a readable step
     alt = s["alt"]
-    assert alt.vmin == 0.0 and alt.center is None
-    assert alt.vmax >= np.percentile(_all_values(layer_files(atlas)["alt"]), 98)
+    v = _all_values(layer_files(atlas)["alt"])
+    assert alt.center is None
+    assert alt.vmin <= np.percentile(v, 2) < np.percentile(v, 98) <= alt.vmax
+    assert alt.vmin > 0.0  # the data start near 1.9 m: the scale is not stretched down to 0
+    # a fixed limit stays fixed: probabilities on 0..1
+    assert (s["permafrost_probability"].vmin, s["permafrost_probability"].vmax) == (0.0, 1.0)
     # a mining change is 0 on most cells: the scale comes from the changed cells
     assert s["mining_delta_magt"].vmax >= 1.0
 

@@ -54,7 +54,7 @@ def test_build_reuses_and_reruns_what_changed(tmp_path):
     cfg = _config(tmp_path)
     out = tmp_path / "out"
     first = run_build(cfg, out)
-    assert first.ran() == ["dem", "terrain"]
+    assert first.ran() == ["dem", "terrain", "atlas"]  # the products of whatever layers there are
     for name in ("dem", "slope", "aspect"):
         with rasterio.open(out / "grid" / f"{name}.tif") as src:
             assert src.crs.to_epsg() == 32647 and src.res == (30.0, 30.0)
@@ -65,21 +65,22 @@ def test_build_reuses_and_reruns_what_changed(tmp_path):
     stamp = (out / "grid" / "slope.tif").stat().st_mtime_ns
 
     second = run_build(cfg, out)
-    assert second.reused() == ["dem", "terrain"] and second.ran() == []
+    assert second.reused() == ["dem", "terrain", "atlas"] and second.ran() == []
     assert (out / "grid" / "slope.tif").stat().st_mtime_ns == stamp
 
-    _dem(tmp_path / "dem.tif", bump=50.0)  # the DEM changes: dem and terrain rerun
-    assert run_build(cfg, out).ran() == ["dem", "terrain"]
+    _dem(tmp_path / "dem.tif", bump=50.0)  # the DEM changes: dem, terrain and the products rerun
+    assert run_build(cfg, out).ran() == ["dem", "terrain", "atlas"]
 
     (out / "grid" / "aspect.tif").unlink()  # an output is lost: its stage reruns, not the others
     third = run_build(cfg, out)
-    assert third.ran() == ["terrain"] and third.reused() == ["dem"]
+    # the same aspect again: the products made from it stand
+    assert third.ran() == ["terrain"] and third.reused() == ["dem", "atlas"]
 
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["status"] == "complete"
     assert {"pfatlas", "GDAL", "PROJ", "numpy", "dask"} <= set(prov["software"])
     assert str((tmp_path / "dem.tif").resolve()) in prov["inputs"]
-    assert [s["name"] for s in prov["stages"]] == ["dem", "terrain"]
+    assert [s["name"] for s in prov["stages"]] == ["dem", "terrain", "atlas"]
     assert (out / "config.toml").read_text().startswith("# pfatlas resolved configuration")
 
 

@@ -16,6 +16,7 @@ COMMANDS = [
     "score",
     "simulate",
     "template-scenario",
+    "serve",
 ]
 
 

@@ -82,6 +82,26 @@ def test_demo_rerun_reuses_everything(demo, capsys):
     assert "generating" not in capsys.readouterr().err
 
 
+def test_demo_writes_the_atlas_a_person_reads(demo):
+    """The products of the `atlas` stage, and every raster a valid pfatlas COG with its sidecars."""
+    from pfatlas.atlas.validate_cog import check_cog
+
+    pdf = demo / "atlas.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size < 50e6
+    assert (demo / "index.html").is_file() and (demo / "viewer" / "data" / "atlas.js").is_file()
+    plates = {p.name for p in (demo / "plates").glob("*.png")}
+    assert {"2000_magt.png", "2020_mining_delta_magt.png", "compare_magt_2000_2020.png"} <= plates
+    catalog = json.loads((demo / "catalog.json").read_text())
+    assert catalog["type"] == "Catalog"
+    assert (demo / "tables" / "area_by_class.csv").is_file()
+    rasters = [p for d in ("grid", "2000", "2020") for p in (demo / d).glob("*.tif")]
+    rasters += list((demo / "change").glob("*/*.tif"))
+    assert len(rasters) > 30
+    problems = [m for p in rasters for m in check_cog(p)]
+    assert problems == []
+    assert (demo / "2020" / "landcover.qml").is_file()
+
+
 def test_validate_accepts_the_demo_config(demo, capsys):
     assert main(["validate", str(demo / "inputs" / "config.toml")]) == 0
     out = capsys.readouterr().out

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 STYLE_FILE = "atlas_style.json"
+_NOT_LAYERS = {"inputs", "plates", "viewer", "stac", "tables"}  # folders of OUT that hold no atlas layer
 _SAMPLE = 1_000_000  # cells read per file to find the limits (an overview level when there is one)
 
 
@@ -52,13 +53,13 @@ LAYERS: dict[str, _Default] = {
     "landcover": _Default("Land cover", "class"),
     "landcover_probability": _Default("Land-cover class probability", "1", "cividis", vmin=0.0, vmax=1.0),
     "magt": _Default("Mean annual ground temperature", "degC", "RdBu_r", diverging=True),
-    "magt_se": _Default("Standard error of MAGT", "degC", "magma_r", vmin=0.0),
+    "magt_se": _Default("Standard error of MAGT", "degC", "magma_r"),
     "permafrost": _Default("Permafrost", "class"),
     "permafrost_probability": _Default(
         "Probability of permafrost, P(MAGT < 0)", "1", "PuBu", vmin=0.0, vmax=1.0
     ),
     "thermal_stability": _Default("Thermal stability (Cheng 1984)", "class"),
-    "alt": _Default("Active-layer thickness", "m", "YlOrBr", vmin=0.0),
+    "alt": _Default("Active-layer thickness", "m", "YlOrBr"),
     "ground_ice": _Default("Volumetric ground-ice content, 10 m below the table", "m3 m-3", "GnBu", vmin=0.0),
     "ice_volume": _Default("Ground-ice volume per cell", "m3", "GnBu", vmin=0.0),
     "ice_class": _Default("Ice-content class (GB 50324-2014)", "class"),
@@ -117,11 +118,11 @@ class LayerStyle:
 
 def layer_files(out: str | Path) -> dict[str, list[Path]]:
     """Every layer of an atlas folder by name: ``OUT/<epoch>/*.tif``, ``OUT/change/*/*.tif`` and
-    ``OUT/grid/*.tif`` (natural and composite sub-folders are not atlas layers)."""
+    ``OUT/grid/*.tif`` (not the natural and composite sub-folders, nor the demo's ``inputs/``)."""
     out = Path(out)
     found: dict[str, list[Path]] = {}
     for p in sorted(out.glob("*/*.tif")) + sorted(out.glob("change/*/*.tif")):
-        if p.name.startswith("."):
+        if p.name.startswith(".") or p.parent.name in _NOT_LAYERS:
             continue
         found.setdefault(p.stem, []).append(p)
     return found

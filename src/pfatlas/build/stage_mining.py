@@ -46,7 +46,7 @@ from pfatlas.build.stages import Stage
 from pfatlas.errors import ConfigError, InputError, PfatlasWarning
 from pfatlas.grid import wrap_on_grid
 from pfatlas.groundice.profile import ground_ice_block, window_class
-from pfatlas.io.cog import ClassInfo, Layer, write_cogs
+from pfatlas.io.cog import ClassInfo, Layer, pam_sidecar, write_cogs
 from pfatlas.io.raster import read_array
 from pfatlas.io.table_writer import read_table, write_json, write_table
 from pfatlas.mining.apply import delta_magt_map, ring_values
@@ -284,16 +284,21 @@ def _link_natural(ctx: BuildContext, label: str) -> list[Path]:
         src, dst = ctx.path(label, NATURAL, f"{name}.tif"), ctx.path(label, f"{name}.tif")
         if not src.is_file():
             continue
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+        pam_sidecar(dst).unlink(missing_ok=True)  # a stale one must not outlive its raster
+        for s, d in ((src, dst), (pam_sidecar(src), pam_sidecar(dst))):
+            if not s.is_file():
+                continue
+            tmp = d.with_name(f".{d.name}.tmp")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(s, tmp)
+            except OSError:
+                shutil.copyfile(s, tmp)
+            os.replace(tmp, d)
         out.append(dst)
     for stale in ("mining_delta_magt", "mining_delta_alt", "mining_zone"):
         ctx.path(label, f"{stale}.tif").unlink(missing_ok=True)
+        pam_sidecar(ctx.path(label, f"{stale}.tif")).unlink(missing_ok=True)
     return out
 
 

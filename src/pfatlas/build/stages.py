@@ -353,7 +353,10 @@ def stages_for(ctx: BuildContext) -> list[Stage]:
     stages.extend(stage_mining.natural_landcover_stages(ctx))
     for module in (stage_magt, stage_activelayer, stage_groundice, stage_mining, stage_change):
         stages.extend(module.stages(ctx))
-    return _runnable(stages)
+    kept = _runnable(stages)
+    from pfatlas.build import stage_atlas
+
+    return kept + stage_atlas.stage(ctx, [s.name for s in kept])
 
 
 def _runnable(stages: list[Stage]) -> list[Stage]:

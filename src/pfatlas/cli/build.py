@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pfatlas.cli.options import stage_progress, stdout
+from pfatlas.cli.options import print_products, stage_progress, stdout
 
 
 def register(app: typer.Typer, state: dict) -> None:
@@ -26,3 +26,4 @@ def register(app: typer.Typer, state: dict) -> None:
         with stage_progress(state.get("quiet", False)) as progress:
             report = run_build(config, out, force=force, progress=progress)
         stdout.print(f"atlas written to {report.out}")
+        print_products(report.out)

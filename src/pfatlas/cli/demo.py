@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pfatlas.cli.options import stage_progress, stderr, stdout
+from pfatlas.cli.options import print_products, stage_progress, stderr, stdout
 
 
 def register(app: typer.Typer, state: dict) -> None:
@@ -29,3 +29,4 @@ def register(app: typer.Typer, state: dict) -> None:
         stdout.print(f"synthetic inputs: {report.inputs}")
         if build:
             stdout.print(f"atlas (synthetic demo) written to {report.out}")
+            print_products(report.out)

@@ -17,6 +17,7 @@ from pfatlas.cli import build as build_cmd
 from pfatlas.cli import config as config_cmd
 from pfatlas.cli import demo as demo_cmd
 from pfatlas.cli import score as score_cmd
+from pfatlas.cli import serve as serve_cmd
 from pfatlas.cli import simulate as simulate_cmd
 from pfatlas.cli import terrain as terrain_cmd
 from pfatlas.cli.options import setup_logging, stderr, stdout
@@ -61,6 +62,7 @@ terrain_cmd.register(app, _state)
 demo_cmd.register(app, _state)
 score_cmd.register(app, _state)
 simulate_cmd.register(app, _state)
+serve_cmd.register(app, _state)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,3 +56,14 @@ def stage_progress(quiet: bool):
         yield progress
     finally:
         status.stop()
+
+
+def print_products(out) -> None:
+    """Tell where the products a person reads are, when the build made them."""
+    from pathlib import Path
+
+    out = Path(out)
+    for name, what in (("atlas.pdf", "the PDF atlas"), ("index.html", "the viewer (opens from disk; "
+                       f"`pfatlas serve {out}` adds exact cell values)"), ("catalog.json", "the STAC catalog")):  # fmt: skip
+        if (out / name).is_file():
+            stdout.print(f"  {what}: {out / name}", markup=False)

@@ -3,9 +3,17 @@
 Two named profiles (continuous float32 + NaN; classes uint8 + 255 + colour table) instead of
 copied ones. Layers are computed chunk by chunk into tiled temporary GeoTIFFs beside their targets
 (several layers in one dask pass, so shared work such as a composite's median is done once),
-converted to COG (internal overviews: average for continuous, nearest for classes) under a second
-temporary name and renamed into place only when all are complete, so a crash or a failed check
-never leaves a half-written file under a real name.
+converted to COG (internal overviews: average for continuous, mode for classes, the method kept in
+the ``OVERVIEW_RESAMPLING`` tag) under a second temporary name and renamed into place only when all
+are complete, so a crash or a failed check never leaves a half-written file under a real name.
+
+A class layer also gets a GDAL PAM sidecar ``<file>.aux.xml`` with the class names as band
+category names and as a raster attribute table (value, name, colour), which GDAL, rasterio's GDAL
+and QGIS read (GeoTIFF has no place for a RAT of its own). It is written from the same
+:class:`ClassInfo` list as the colour table and the ``CLASS_NAMES`` tag, under a temporary name, and
+renamed into place right after its COG; an older sidecar of the target (a stale one would
+override what the new file says, e.g. GDAL's cached statistics) is removed before the COG is
+replaced, so a crash leaves the new COG without a sidecar at worst, never with a wrong one.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import json
 import os
 import threading
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +36,24 @@ from odc.geo.geobox import GeoBox
 
 from pfatlas.grid import check_on_grid
 
-__all__ = ["ClassInfo", "Layer", "write_cog", "write_cogs", "atomic_path", "CLASS_NODATA"]
+__all__ = [
+    "ClassInfo",
+    "Layer",
+    "write_cog",
+    "write_cogs",
+    "atomic_path",
+    "pam_sidecar",
+    "class_pam_xml",
+    "CLASS_NODATA",
+    "OVERVIEW_RESAMPLING",
+]
 
 CLASS_NODATA = 255
+#: Resampling of the internal overviews by kind of layer (also written to the ``OVERVIEW_RESAMPLING`` tag).
+OVERVIEW_RESAMPLING = {"continuous": "AVERAGE", "class": "MODE"}
+# GDAL raster attribute table codes (gdal.h: GDALRATFieldType, GDALRATFieldUsage)
+_GFT_INTEGER, _GFT_STRING = 0, 2
+_GFU_NAME, _GFU_MINMAX, _GFU_RED, _GFU_GREEN, _GFU_BLUE, _GFU_ALPHA = 2, 5, 6, 7, 8, 9
 
 
 @dataclass(frozen=True)
@@ -120,9 +144,55 @@ def _finish_tags(dst, layer: Layer) -> None:
     dst.update_tags(1, units=layer.units, long_name=layer.description)
     dst.set_band_description(1, layer.description)
     dst.units = (layer.units,)
+    kind = "continuous" if layer.classes is None else "class"
+    dst.update_tags(OVERVIEW_RESAMPLING=OVERVIEW_RESAMPLING[kind])
     if layer.classes is not None:
         names = {str(c.value): c.name for c in layer.classes}
         dst.update_tags(CLASS_NAMES=json.dumps(names, ensure_ascii=False))
+
+
+def pam_sidecar(path: str | Path) -> Path:
+    """The GDAL PAM sidecar of a raster: ``<file>.aux.xml`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".aux.xml")
+
+
+def class_pam_xml(classes: Sequence[ClassInfo]) -> str:
+    """GDAL PAM XML giving band 1 the class names as category names and a raster attribute table.
+
+    Category names are a list indexed by pixel value (empty names for unused values up to the
+    largest code); the thematic attribute table has one row per class with the columns
+    ``value`` (usage MinMax), ``class`` (usage Name) and ``red``/``green``/``blue``/``alpha``.
+
+    Examples
+    --------
+    >>> xml = class_pam_xml([ClassInfo(0, "no permafrost", (230, 200, 150)), ClassInfo(2, "ice", (0, 0, 255))])
+    >>> [c.text for c in ET.fromstring(xml).iter("Category")]
+    ['no permafrost', None, 'ice']
+    >>> [[f.text for f in row] for row in ET.fromstring(xml).iter("Row")][1]
+    ['2', 'ice', '0', '0', '255', '255']
+    """
+    root = ET.Element("PAMDataset")
+    band = ET.SubElement(root, "PAMRasterBand", band="1")
+    names = {c.value: c.name for c in classes}
+    cats = ET.SubElement(band, "CategoryNames")
+    for v in range(max(names) + 1):
+        ET.SubElement(cats, "Category").text = names.get(v) or None
+    rat = ET.SubElement(band, "GDALRasterAttributeTable", tableType="thematic")
+    fields = [("value", _GFT_INTEGER, _GFU_MINMAX), ("class", _GFT_STRING, _GFU_NAME),
+              ("red", _GFT_INTEGER, _GFU_RED), ("green", _GFT_INTEGER, _GFU_GREEN),
+              ("blue", _GFT_INTEGER, _GFU_BLUE), ("alpha", _GFT_INTEGER, _GFU_ALPHA)]  # fmt: skip
+    for i, (name, ftype, usage) in enumerate(fields):
+        f = ET.SubElement(rat, "FieldDefn", index=str(i))
+        ET.SubElement(f, "Name").text = name
+        ET.SubElement(f, "Type").text = str(ftype)
+        ET.SubElement(f, "Usage").text = str(usage)
+    for i, c in enumerate(sorted(classes, key=lambda c: c.value)):
+        row = ET.SubElement(rat, "Row", index=str(i))
+        for v in (c.value, c.name, *c.color, 255):
+            ET.SubElement(row, "F").text = str(v)
+    ET.indent(root, space="  ")
+    return ET.tostring(root, encoding="unicode") + "\n"
 
 
 def _write_colormap(dst, layer: Layer) -> None:
@@ -165,6 +235,7 @@ def write_cogs(
         layer.path.parent.mkdir(parents=True, exist_ok=True)
     tmps = {layer.path: atomic_path(layer.path) for layer in layers}
     cogs = {layer.path: atomic_path(layer.path) for layer in layers}
+    pams = {layer.path: atomic_path(pam_sidecar(layer.path)) for layer in layers if layer.classes is not None}
     handles = []
     try:
         for layer in layers:
@@ -193,16 +264,21 @@ def write_cogs(
                 LEVEL=6,
                 PREDICTOR="NO" if is_class else "YES",
                 BLOCKSIZE=blocksize,
-                OVERVIEW_RESAMPLING="NEAREST" if is_class else "AVERAGE",
+                OVERVIEW_RESAMPLING=OVERVIEW_RESAMPLING["class" if is_class else "continuous"],
                 BIGTIFF="IF_SAFER",
             )
+            if is_class:
+                pams[layer.path].write_text(class_pam_xml(layer.classes), encoding="utf-8")
         for layer in layers:
+            pam_sidecar(layer.path).unlink(missing_ok=True)
             os.replace(cogs[layer.path], layer.path)
+            if layer.path in pams:
+                os.replace(pams[layer.path], pam_sidecar(layer.path))
     finally:
         for h in handles:
             if not h.closed:
                 h.close()
-        for p in [*tmps.values(), *cogs.values()]:
+        for p in [*tmps.values(), *cogs.values(), *pams.values()]:
             if p.exists():
                 p.unlink()
     return [layer.path for layer in layers]
@@ -222,7 +298,8 @@ def write_cog(
     """Write one 2-D layer on ``gbox`` as a COG, atomically (see :func:`write_cogs`).
 
     Continuous layers are written as float32 with NaN nodata; when ``classes`` is given, as uint8
-    with 255 nodata, a colour table and the class names in the ``CLASS_NAMES`` tag (JSON).
+    with 255 nodata, a colour table, the class names in the ``CLASS_NAMES`` tag (JSON) and the
+    ``<file>.aux.xml`` sidecar (category names and attribute table, see :func:`class_pam_xml`).
     ``units`` and ``description`` go to the dataset and band tags.
     """
     layer = Layer(da, Path(path), units, description, classes, dict(tags or {}))
