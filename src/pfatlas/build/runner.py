@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,41 @@ def run_build(
     return report
 
 
+class _PeakRss:
+    """Peak resident memory [GB] of this process while a block runs: a thread samples
+    ``/proc/self/statm`` every 20 ms (Linux; elsewhere ``peak`` stays None)."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.peak: float | None = None
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def _sample(self) -> None:
+        try:
+            rss = int(Path("/proc/self/statm").read_text().split()[1]) * self._page / 1024**3
+        except (OSError, ValueError, IndexError):
+            return
+        self.peak = rss if self.peak is None else max(self.peak, rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self):
+        self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        if self.peak is not None:
+            self.peak = round(self.peak, 3)
+
+
 def _run_stage(
     ctx: BuildContext,
     stage: Stage,
@@ -138,11 +174,14 @@ def _run_stage(
         progress("start", stage.name, 0.0)
     state.forget()
     t0 = time.perf_counter()
-    outputs = stage.run(ctx)
+    with _PeakRss() as rss:
+        outputs = stage.run(ctx)
     seconds = time.perf_counter() - t0
+    peak = rss.peak
     state.record(key, outputs, seconds)
     rels = [str(Path(p).resolve().relative_to(ctx.out)) for p in outputs]
-    report.stages.append({"name": stage.name, "status": "ran", "seconds": round(seconds, 3), "outputs": rels})
+    report.stages.append({"name": stage.name, "status": "ran", "seconds": round(seconds, 3),
+                          "peak_rss_gb": peak, "outputs": rels})  # fmt: skip
     if progress:
         progress("ran", stage.name, seconds)
     log.info("%s: %.1f s, %d output(s)", stage.name, seconds, len(outputs))
