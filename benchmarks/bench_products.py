@@ -1,11 +1,13 @@
 """Time of each atlas product (colour scales, sidecars, area tables, plates, PDF, viewer, STAC) on a built demo.
 
 Usage: .venv/bin/python benchmarks/bench_products.py [--out out/demo] [--size full] [--dpi 150]
+       [--json PATH]
 
 Needs a demo folder (made with `pfatlas demo`; made here if missing). Runs the product steps of the
 `atlas` stage one by one in this process on that folder, printing seconds per step, the total, the
 peak resident memory, the PDF's size and the viewer's size. Target (issue 5): all plates, the PDF and
 the viewer of the full demo within 60 s on the 2-core reference machine; the PDF under 50 MB.
+``--json PATH`` writes the figures.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 from _child import run_pfatlas
+from _record import add_json_option, save
 
 
 def _size_mb(path: Path) -> float:
@@ -71,6 +74,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("out/demo"))
     ap.add_argument("--size", default="full", choices=["full", "small"])
     ap.add_argument("--dpi", type=int, default=150)
+    add_json_option(ap)
     args = ap.parse_args()
     out = args.out.resolve()
     if not (out / "inputs" / "config.toml").exists():
@@ -96,11 +100,13 @@ def main() -> None:
     ]
     print(f"{'product':<16}{'seconds':>9}")
     total = 0.0
+    seconds = {}
     for name, step in steps:
         t0 = time.perf_counter()
         step()
         dt = time.perf_counter() - t0
         total += dt
+        seconds[name] = dt
         print(f"{name:<16}{dt:>9.1f}", flush=True)
     print(f"{'total':<16}{total:>9.1f}   (target: plates + PDF + viewer <= 60 s)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
@@ -115,6 +121,26 @@ def main() -> None:
     else:
         print(f"viewer from `pfatlas serve`: first contentful paint {fp[1]:.0f} ms, first map image "
               f"{fp[2]:.0f} ms, page to image {fp[0]:.2f} s (target: first paint < 2 s)")  # fmt: skip
+
+    save(
+        args,
+        "products",
+        {
+            "size": args.size,
+            "dpi": args.dpi,
+            "seconds": seconds,
+            "total_seconds": total,
+            "target_seconds": 60.0,
+            "peak_gb": peak,
+            "plates": n,
+            "plates_mb": _size_mb(out / "plates"),
+            "pdf_mb": _size_mb(out / "atlas.pdf"),
+            "viewer_mb": _size_mb(out / "viewer") + _size_mb(out / "index.html"),
+            "first_paint": None
+            if fp is None
+            else {"page_to_image_s": fp[0], "first_contentful_paint_ms": fp[1], "first_image_ms": fp[2]},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_terrain.py [--size N] [--chunks 1024] [--workdir DIR]
+    .venv/bin/python benchmarks/bench_terrain.py [--size N] [--chunks 1024] [--workdir DIR] [--json PATH]
 
 Builds a synthetic fractal DEM of N x N cells (default 2240 x 2240 = 5.0 million cells, about the
 Muli area at 30 m) in UTM 47N, writes it as a GeoTIFF in a temporary folder, then times, each from
@@ -16,7 +16,11 @@ the file on disk to two float32 GeoTIFFs on disk (uncompressed, as gdaldem write
 - pfatlas ``terrain_for_file`` (dask, COG with overviews: more work than the others, for reference).
 
 numba compilation is excluded (warm-up on a tiny array first). Prints seconds, Mcells/s and the
-ratio of each time to gdaldem's, and checks that pfatlas and gdaldem agree on the slope.
+ratio of each time to gdaldem's, and checks that pfatlas and gdaldem agree on the slope. Without
+``gdaldem`` on the PATH it says "gdaldem not installed" and times pfatlas alone. ``--json PATH``
+writes the figures (``speed_ratio_*``: gdaldem's time / pfatlas's, above 1 when pfatlas is faster).
+
+Target: none fixed; the build's terrain stage should stay within a small factor of gdaldem.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import rasterio
 from odc.geo.geobox import GeoBox
 from rasterio.transform import Affine
 
+from _record import add_json_option, save
 from pfatlas.grid import wrap_on_grid
 from pfatlas.io.raster import read_to_grid
 from pfatlas.terrain import aspect, slope, terrain_for_file
@@ -137,6 +142,7 @@ def main(argv=None) -> None:
     ap.add_argument("--chunks", type=int, default=1024, help="dask chunk edge [cells]")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each case; the best time is shown")
     ap.add_argument("--workdir", type=Path, default=None, help="folder for the files (default: a temp dir)")
+    add_json_option(ap)
     args = ap.parse_args(argv)
 
     tmp = None
@@ -166,22 +172,36 @@ def main(argv=None) -> None:
     def best(func, *fargs):
         return min(func(*fargs) for _ in range(max(1, args.repeat)))
 
-    rows = []
+    rows = []  # (key in the record, label, seconds)
     if shutil.which("gdaldem"):
-        rows.append(("gdaldem slope + aspect", best(run_gdaldem, dem, work)))
+        rows.append(("gdaldem", "gdaldem slope + aspect", best(run_gdaldem, dem, work)))
     else:
-        print("note: gdaldem not found (Debian: apt install gdal-bin): no reference timing")
-    rows.append(("pfatlas numpy (read, slope, aspect, write)", best(run_numpy, dem, work)))
-    rows.append((f"pfatlas dask chunks {args.chunks} (same)", best(run_dask, dem, work, args.chunks)))
+        print("note: gdaldem not installed (Debian: apt install gdal-bin): no reference timing")
+    rows.append(("numpy", "pfatlas numpy (read, slope, aspect, write)", best(run_numpy, dem, work)))
+    rows.append(("dask", f"pfatlas dask chunks {args.chunks} (same)", best(run_dask, dem, work, args.chunks)))
     rows.append(
-        (f"pfatlas terrain_for_file (COG), chunks {args.chunks}", best(run_file_tool, dem, work, args.chunks))
+        (
+            "cog",
+            f"pfatlas terrain_for_file (COG), chunks {args.chunks}",
+            best(run_file_tool, dem, work, args.chunks),
+        )
     )
 
-    ref = rows[0][1] if rows[0][0].startswith("gdaldem") else None
+    ref = rows[0][2] if rows[0][0] == "gdaldem" else None
     print(f"\n{'run':<48} {'seconds':>8} {'Mcells/s':>9} {'x gdaldem':>10}")
-    for name, sec in rows:
+    for _, name, sec in rows:
         ratio = f"{sec / ref:10.2f}" if ref else f"{'-':>10}"
         print(f"{name:<48} {sec:8.2f} {cells / sec / 1e6:9.2f} {ratio}")
+    results = {
+        "cells": cells,
+        "chunks": args.chunks,
+        "repeat": args.repeat,
+        "gdaldem_installed": ref is not None,
+        "runs": {key: {"seconds": sec, "cells_per_s": cells / sec} for key, _, sec in rows},
+    }
+    for key, _, sec in rows:
+        if ref and key != "gdaldem":
+            results[f"speed_ratio_{key}_vs_gdaldem"] = ref / sec
 
     if ref:
         with rasterio.open(work / "gd_slope.tif") as g, rasterio.open(work / "np_slope.tif") as p:
@@ -197,6 +217,10 @@ def main(argv=None) -> None:
             f"\nslope max |pfatlas - gdaldem| = {diff:.2e} deg; bound of gdaldem's float32 sums: {bound:.2e} deg"
         )
         print(f"same NaN / nodata mask: {same_mask}")
+        results.update(
+            slope_max_abs_diff_deg=float(diff), slope_diff_bound_deg=float(bound), same_mask=same_mask
+        )
+    save(args, "terrain", results)
     if tmp is not None:
         tmp.cleanup()
 

@@ -1,6 +1,7 @@
 """pfatlas build: stages run in order, reuse current outputs, rerun what changed, record provenance."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 from pfatlas.build import run_build
-from pfatlas.errors import CoverageError, InputError
+from pfatlas.errors import ConfigError, CoverageError, InputError
 
 BBOX = (99.0, 38.0, 99.06, 38.04)
 
@@ -44,6 +45,7 @@ end = 2000-09-30
 year = 2000
 [compute]
 chunk = 96
+cluster = "threads"
 """
     )
     return p
@@ -171,3 +173,92 @@ def test_epoch_with_no_clear_pixel_is_an_error_and_writes_nothing(tmp_path):
         run_build(cfg, tmp_path / "out")
     folder = tmp_path / "out" / "2020" / "composite"
     assert not folder.exists() or not any(folder.iterdir())
+
+
+# --- dask.distributed: the same results on a local cluster, at odd chunks, and on a scheduler with
+# --- workers started as separate processes (`dask scheduler`, `dask worker`) --------------------
+
+
+def _grid_build(tmp_path, name: str, compute: str) -> Path:
+    """A DEM + terrain build (no products) with the given [compute] table; returns its output."""
+    from pfatlas.grid import grid_from_bbox
+
+    folder = tmp_path / name
+    folder.mkdir()
+    # the DEM on the build grid (read without a warp): GDAL's warp of a lon/lat DEM differs by up to
+    # ~4 mm between chunkings (its approximate transformer is fitted per destination window)
+    g = grid_from_bbox(BBOX, 30.0, None)
+    yy, xx = np.mgrid[0 : g.shape[0], 0 : g.shape[1]]
+    z = (3500.0 + 2.0 * xx + 1.5 * yy + 40.0 * np.sin(xx / 7.0) * np.cos(yy / 5.0)).astype("float32")
+    with rasterio.open(folder / "dem.tif", "w", driver="GTiff", width=g.shape[1], height=g.shape[0], count=1,
+                       dtype="float32", crs=g.crs.to_wkt(), transform=g.affine) as dst:  # fmt: skip
+        dst.write(z, 1)
+    (folder / "config.toml").write_text(
+        f'[area]\nname = "test"\nbbox = {list(BBOX)}\n[inputs]\ndem = "dem.tif"\n'
+        '[[epochs]]\nlabel = "2000"\nstart = 2000-06-01\nend = 2000-09-30\nyear = 2000\n'
+        f"[products]\nenabled = false\n[compute]\n{compute}\n"
+    )
+    run_build(folder / "config.toml", folder / "out")
+    return folder / "out"
+
+
+def _same_rasters(a: Path, b: Path) -> None:
+    names = sorted(p.relative_to(a) for p in a.rglob("*.tif"))
+    assert names and names == sorted(p.relative_to(b) for p in b.rglob("*.tif"))
+    for n in names:
+        with rasterio.open(a / n) as x, rasterio.open(b / n) as y:
+            np.testing.assert_array_equal(x.read(1), y.read(1), err_msg=str(n))
+            px, py = dict(x.profile), dict(y.profile)
+            nx, ny = px.pop("nodata"), py.pop("nodata")
+            assert px == py and (nx == ny or (np.isnan(nx) and np.isnan(ny))), n
+
+
+@pytest.mark.slow
+def test_local_cluster_and_odd_chunks_give_the_threads_result(tmp_path):
+    ref = _grid_build(tmp_path, "threads", 'cluster = "threads"\nchunk = 128')
+    one = _grid_build(tmp_path, "one", 'cluster = "local"\nworkers = 1\nchunk = 77')
+    two = _grid_build(tmp_path, "two", 'cluster = "local"\nworkers = 2\nchunk = 93')
+    _same_rasters(ref, one)
+    _same_rasters(ref, two)
+
+
+@pytest.mark.slow
+def test_build_on_a_scheduler_and_workers_in_separate_processes(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    dask_cli = Path(sys.executable).with_name("dask")
+    sched_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([str(dask_cli), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(sched_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
+    try:
+        t0 = time.monotonic()
+        while not sched_file.exists() and time.monotonic() - t0 < 60:
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen([str(dask_cli), "worker", address, "--nthreads", "1",
+                                           "--host", "127.0.0.1", "--no-dashboard"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        assert address.startswith("tcp://127.0.0.1:")
+        out = _grid_build(tmp_path, "cluster", f'scheduler = "{address}"\nchunk = 100')
+        ref = _grid_build(tmp_path, "threads", 'cluster = "threads"')
+        _same_rasters(ref, out)
+        prov = json.loads((out / "provenance.json").read_text())
+        assert prov["status"] == "complete"
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot reach the dask scheduler at tcp://127.0.0.1:9"):
+        _grid_build(tmp_path, "none", 'scheduler = "tcp://127.0.0.1:9"')

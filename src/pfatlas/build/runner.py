@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -19,6 +20,7 @@ from pfatlas.build.layout import mining_configured
 from pfatlas.build.provenance import write_provenance
 from pfatlas.build.stages import Stage, stages_for
 from pfatlas.config import Config, load_config, resolved_toml
+from pfatlas.errors import ConfigError
 
 __all__ = ["BuildReport", "run_build"]
 
@@ -99,7 +101,7 @@ def run_build(
         )
 
     try:
-        with dask.config.set(scheduler="threads", num_workers=workers):
+        with _executor(cfg, workers):
             for stage in stages_for(ctx):
                 _run_stage(ctx, stage, hashes, keys, all_inputs, report, force, progress)
     except BaseException as exc:
@@ -107,6 +109,47 @@ def run_build(
         raise
     record("complete")
     return report
+
+
+@contextlib.contextmanager
+def _executor(cfg: Config, workers: int):
+    """Where the dask graphs of the build run (config ``compute``).
+
+    ``scheduler`` set: the existing ``dask.distributed`` scheduler at that address. Else
+    ``cluster = "local"`` (the default): a local cluster on 127.0.0.1, started for the build and
+    closed after it, of ``workers`` worker processes (default 1) with ``threads_per_worker``
+    threads each (default: the cores shared among the workers; most of the work releases the GIL,
+    and threads of one process share memory). ``cluster = "threads"``: dask's threaded scheduler
+    in this process, ``workers`` threads (no cluster start-up; small builds and tests).
+    """
+    c = cfg.compute
+    if c.scheduler is None and c.cluster == "threads":
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            yield
+        return
+    from distributed import Client, LocalCluster
+
+    if c.scheduler is not None:
+        try:
+            client = Client(c.scheduler, timeout="10s", set_as_default=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot reach the dask scheduler at {c.scheduler}: {exc}",
+                              path=cfg.source_path, field="compute.scheduler") from None  # fmt: skip
+        with client, dask.config.set({"distributed.admin.large-graph-warning-threshold": "128MB"}):
+            log.info("dask: scheduler %s, %d worker(s)", c.scheduler, len(client.scheduler_info()["workers"]))
+            yield
+        return
+    n_workers = c.workers or 1
+    threads = c.threads_per_worker or max(1, (os.cpu_count() or 1) // n_workers)
+    with (
+        # the fitted forests travel with their predict graphs (10-20 MB): expected, not a problem
+        dask.config.set({"distributed.admin.large-graph-warning-threshold": "128MB"}),
+        LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                     dashboard_address=":0", silence_logs=logging.ERROR) as cluster,
+        Client(cluster, set_as_default=True),
+    ):  # fmt: skip
+        log.info("dask: local cluster of %d worker process(es) x %d thread(s)", n_workers, threads)
+        yield
 
 
 class _PeakRss:

@@ -19,11 +19,34 @@ def register(app: typer.Typer, state: dict) -> None:
         force: bool = typer.Option(
             False, "--force", help="Rerun every stage, even those whose outputs are current."
         ),
+        workers: int | None = typer.Option(
+            None,
+            "--workers",
+            "-w",
+            min=1,
+            help="Worker processes of the local dask cluster (default: config compute.workers, else 1 "
+            "with a thread per core); each gets cores / N threads unless compute.threads_per_worker is set.",
+        ),
+        scheduler: str | None = typer.Option(
+            None,
+            "--scheduler",
+            help="Run on an existing dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (its workers "
+            "must see the input and output paths).",
+        ),
     ) -> None:
-        """Build the atlas: run every stage the config allows, reusing current outputs."""
-        from pfatlas.build import run_build
+        """Build the atlas: run every stage the config allows, reusing current outputs.
 
+        The raster work runs on dask.distributed: a local cluster of worker processes by default,
+        or the cluster of --scheduler. Results are the same whatever the workers.
+        """
+        from pfatlas.build import run_build
+        from pfatlas.config import load_config
+
+        cfg = load_config(config)
+        update = {k: v for k, v in (("workers", workers), ("scheduler", scheduler)) if v is not None}
+        if update:
+            cfg = cfg.model_copy(update={"compute": cfg.compute.model_copy(update=update)})
         with stage_progress(state.get("quiet", False)) as progress:
-            report = run_build(config, out, force=force, progress=progress)
+            report = run_build(cfg, out, force=force, progress=progress)
         stdout.print(f"atlas written to {report.out}")
         print_products(report.out)

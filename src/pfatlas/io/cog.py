@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 import xarray as xr
+from dask.utils import SerializableLock
 from odc.geo.geobox import GeoBox
 
 from pfatlas.grid import check_on_grid
@@ -87,19 +87,36 @@ def atomic_path(path: Path) -> Path:
 
 
 class _WindowWriter:
-    """``da.store`` target writing chunks into an open GeoTIFF under a lock."""
+    """``da.store`` target writing chunks into a GeoTIFF by path, under a lock.
 
-    def __init__(self, dst):
-        self.dst = dst
-        self.lock = threading.Lock()
+    It holds only the path and a lock, so it pickles: with a ``dask.distributed`` client the chunks
+    are computed and written by the workers, each opening the file for update, writing its window
+    and closing it, one at a time per file (a cluster-wide :class:`distributed.Lock`); with the
+    threaded scheduler the lock is a process lock. GDAL rewrites a tile that two chunks share.
+    """
+
+    def __init__(self, path: Path, lock):
+        self.path = str(path)
+        self.lock = lock
 
     def __setitem__(self, key, value):
         rows, cols = key
         window = rasterio.windows.Window(
             cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start
         )
-        with self.lock:
-            self.dst.write(value, 1, window=window)
+        with self.lock, rasterio.open(self.path, "r+") as dst:
+            dst.write(value, 1, window=window)
+
+
+def _write_lock(path: Path):
+    """A lock for the writes into ``path``: cluster-wide when a distributed client is active."""
+    try:
+        from distributed import Lock, get_client
+
+        get_client()  # the active client, else ValueError
+    except (ImportError, ValueError):
+        return SerializableLock()
+    return Lock(f"pfatlas-write-{uuid.uuid4().hex}")
 
 
 def _profile(gbox: GeoBox, is_class: bool, blocksize: int) -> dict:
@@ -236,22 +253,21 @@ def write_cogs(
     tmps = {layer.path: atomic_path(layer.path) for layer in layers}
     cogs = {layer.path: atomic_path(layer.path) for layer in layers}
     pams = {layer.path: atomic_path(pam_sidecar(layer.path)) for layer in layers if layer.classes is not None}
-    handles = []
     try:
-        for layer in layers:
-            handles.append(
-                rasterio.open(tmps[layer.path], "w", **_profile(gbox, layer.classes is not None, blocksize))
-            )
-            if layer.classes is not None:
-                _write_colormap(handles[-1], layer)
+        for layer in layers:  # created and closed here; the chunks are written by path
+            with rasterio.open(
+                tmps[layer.path], "w", **_profile(gbox, layer.classes is not None, blocksize)
+            ) as h:
+                if layer.classes is not None:
+                    _write_colormap(h, layer)
         dsa.store(
             [_dask_data(layer, blocksize) for layer in layers],
-            [_WindowWriter(h) for h in handles],
+            [_WindowWriter(tmps[layer.path], _write_lock(tmps[layer.path])) for layer in layers],
             lock=False,
         )
-        for h, layer in zip(handles, layers, strict=True):
-            _finish_tags(h, layer)
-            h.close()
+        for layer in layers:
+            with rasterio.open(tmps[layer.path], "r+") as h:
+                _finish_tags(h, layer)
         if check is not None:
             check(dict(tmps))
         for layer in layers:
@@ -275,9 +291,6 @@ def write_cogs(
             if layer.path in pams:
                 os.replace(pams[layer.path], pam_sidecar(layer.path))
     finally:
-        for h in handles:
-            if not h.closed:
-                h.close()
         for p in [*tmps.values(), *cogs.values(), *pams.values()]:
             if p.exists():
                 p.unlink()
