@@ -90,3 +90,9 @@ def test_console_script_runs_in_a_subprocess(tmp_path):
     assert r.returncode == 1
     assert "none.toml: config file does not exist" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_build_cluster_option_is_checked(tmp_path, capsys):
+    assert main(["build", str(tmp_path / "none.toml"), "--cluster", "gpu"]) == 1
+    err = capsys.readouterr().err
+    assert "--cluster must be 'threads' or 'local', got 'gpu'" in err and "Traceback" not in err

@@ -116,11 +116,11 @@ def _executor(cfg: Config, workers: int):
     """Where the dask graphs of the build run (config ``compute``).
 
     ``scheduler`` set: the existing ``dask.distributed`` scheduler at that address. Else
-    ``cluster = "local"`` (the default): a local cluster on 127.0.0.1, started for the build and
-    closed after it, of ``workers`` worker processes (default 1) with ``threads_per_worker``
-    threads each (default: the cores shared among the workers; most of the work releases the GIL,
-    and threads of one process share memory). ``cluster = "threads"``: dask's threaded scheduler
-    in this process, ``workers`` threads (no cluster start-up; small builds and tests).
+    ``cluster = "threads"`` (the default): dask's threaded scheduler in this process, ``workers``
+    threads (one per core). ``cluster = "local"``: a local ``dask.distributed`` cluster on
+    127.0.0.1, started for the build and closed after it, of ``workers`` worker processes
+    (default 1) with ``threads_per_worker`` threads each (default: the cores shared among them).
+    On one machine the threads are faster (docs/scaling.md); the cluster paths are the same code.
     """
     c = cfg.compute
     if c.scheduler is None and c.cluster == "threads":

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pfatlas.cli.options import print_products, stage_progress, stdout
+from pfatlas.errors import ConfigError
 
 
 def register(app: typer.Typer, state: dict) -> None:
@@ -24,8 +25,14 @@ def register(app: typer.Typer, state: dict) -> None:
             "--workers",
             "-w",
             min=1,
-            help="Worker processes of the local dask cluster (default: config compute.workers, else 1 "
-            "with a thread per core); each gets cores / N threads unless compute.threads_per_worker is set.",
+            help="dask workers: threads (default one per core), or with --cluster local the worker "
+            "processes (default 1, each with cores / N threads).",
+        ),
+        cluster: str | None = typer.Option(
+            None,
+            "--cluster",
+            help="'threads' (default: dask's threaded scheduler in this process) or 'local' (a local "
+            "dask.distributed cluster of worker processes, started for the build).",
         ),
         scheduler: str | None = typer.Option(
             None,
@@ -36,14 +43,18 @@ def register(app: typer.Typer, state: dict) -> None:
     ) -> None:
         """Build the atlas: run every stage the config allows, reusing current outputs.
 
-        The raster work runs on dask.distributed: a local cluster of worker processes by default,
-        or the cluster of --scheduler. Results are the same whatever the workers.
+        The raster work runs on dask: threads in this process by default, a local dask.distributed
+        cluster with --cluster local, or the cluster of --scheduler. The results are the same
+        whatever the workers.
         """
         from pfatlas.build import run_build
         from pfatlas.config import load_config
 
+        if cluster is not None and cluster not in ("threads", "local"):
+            raise ConfigError(f"--cluster must be 'threads' or 'local', got '{cluster}'", field="cluster")
         cfg = load_config(config)
-        update = {k: v for k, v in (("workers", workers), ("scheduler", scheduler)) if v is not None}
+        pairs = (("workers", workers), ("scheduler", scheduler), ("cluster", cluster))
+        update = {k: v for k, v in pairs if v is not None}
         if update:
             cfg = cfg.model_copy(update={"compute": cfg.compute.model_copy(update=update)})
         with stage_progress(state.get("quiet", False)) as progress:

@@ -256,9 +256,9 @@ class MiningConfig(_Section):
 
 class ComputeConfig(_Section):
     chunk: int = Field(1024, ge=64)  # chunk edge [cells]
-    workers: int | None = Field(None, ge=1)  # local worker processes (None: 1); threads: None = one per core
+    workers: int | None = Field(None, ge=1)  # threads (None: 1 per core); local cluster: processes (1)
     scheduler: str | None = None  # address of an existing dask.distributed scheduler
-    cluster: Literal["local", "threads"] = "local"  # without a scheduler: local worker processes, or threads
+    cluster: Literal["threads", "local"] = "threads"  # without a scheduler: threads, or a local cluster
     threads_per_worker: int | None = Field(None, ge=1)  # threads of each local worker; None: cores / workers
 
 
