@@ -262,3 +262,21 @@ def test_build_on_a_scheduler_and_workers_in_separate_processes(tmp_path):
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot reach the dask scheduler at tcp://127.0.0.1:9"):
         _grid_build(tmp_path, "none", 'scheduler = "tcp://127.0.0.1:9"')
+
+
+def test_atlas_without_the_viewer_library_warns_and_writes_the_rest(tmp_path, monkeypatch):
+    """A pip install that never fetched Leaflet: the build completes, the viewer is left out with a
+    warning naming the fix, the other products are written."""
+    import pfatlas.atlas.vendor as vendor
+    from pfatlas.errors import MissingInputError, PfatlasWarning
+
+    def missing():
+        raise MissingInputError("the viewer's map library is missing: run python -m pfatlas.atlas.vendor")
+
+    monkeypatch.setattr(vendor, "leaflet_dir", missing)
+    _dem(tmp_path / "dem.tif")
+    with pytest.warns(PfatlasWarning, match="atlas viewer not written.*pfatlas.atlas.vendor"):
+        run_build(_config(tmp_path), tmp_path / "out")
+    out = tmp_path / "out"
+    assert not (out / "index.html").exists()
+    assert (out / "atlas.pdf").is_file() and (out / "catalog.json").is_file()

@@ -20,10 +20,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 from pfatlas.build.context import BuildContext
 from pfatlas.build.stages import Stage
+from pfatlas.errors import MissingInputError, PfatlasWarning
 
 __all__ = ["stage", "run_atlas"]
 
@@ -48,7 +50,7 @@ def run_atlas(ctx: BuildContext) -> list[Path]:
         ("area tables", lambda: write_area_tables(out)),
         ("plates", lambda: render_plates(out, dpi=ctx.cfg.products.plate_dpi, workers=workers)),
         ("PDF atlas", lambda: [write_atlas_pdf(out)]),
-        ("viewer", lambda: [write_viewer(out)]),
+        ("viewer", lambda: _viewer(out, write_viewer)),
         ("STAC catalog", lambda: [write_catalog(out)]),
     ]
     written: list[Path] = []
@@ -57,6 +59,19 @@ def run_atlas(ctx: BuildContext) -> list[Path]:
         written += [Path(p) for p in step()]
         log.info("atlas: %s in %.1f s", what, time.perf_counter() - t0)
     return written
+
+
+def _viewer(out: Path, write_viewer) -> list[Path]:
+    """The viewer, or a warning when its map library was never fetched (a pip install without
+    `python -m pfatlas.atlas.vendor`): the rest of the atlas does not depend on it."""
+    from pfatlas.atlas.vendor import leaflet_dir
+
+    try:
+        leaflet_dir()
+    except MissingInputError as exc:
+        warnings.warn(f"atlas viewer not written: {exc}", PfatlasWarning, stacklevel=2)
+        return []
+    return [write_viewer(out)]
 
 
 def stage(ctx: BuildContext, upstream: list[str]) -> list[Stage]:
