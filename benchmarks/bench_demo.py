@@ -71,7 +71,7 @@ def main() -> None:
     print(f"{'make demo equivalent (sum)':<36}{total:>9.1f}{'':>11}{max(gen.peak_gb, build.peak_gb):>11.2f}")
     print(f"{'rerun (everything reused)':<36}{rerun.seconds:>9.1f}")
     print(f"output folder: {size_mb:.0f} MB ({out})")
-    print("peak: ru_maxrss of the pfatlas process; tree: sampled PSS sum of it and its child processes;")
+    print("peak: ru_maxrss of the pfatlas process; tree: sampled RSS sum of it and its child processes;")
     print("stage peak: the build's own sampling of its process (children not included)")
     if args.size == "full":
         ok_t = "met" if build.seconds <= BUILD_TARGET_S else "MISSED"
