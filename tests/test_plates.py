@@ -20,6 +20,7 @@ from PIL import Image
 
 from atlas_fixture import DUMP, EPOCHS, PIT, SHAPE, X0, Y0, make_atlas
 from pfatlas import __version__
+from pfatlas.atlas import cartography as C
 from pfatlas.atlas import plates as P
 from pfatlas.atlas.style import colorize, resolve_styles
 from pfatlas.errors import InputError, MissingInputError
@@ -120,7 +121,7 @@ def test_class_plate_shows_the_class_colours_over_the_hillshade(rendered):
     with rasterio.open(out / "2020" / "landcover.tif") as src:
         lc = src.read(1)
     with rasterio.open(out / "grid" / "dem.tif") as src:
-        light = P.hillshade(src.read(1).astype(float), 30.0, 30.0)
+        light = C.hillshade(src.read(1).astype(float), 30.0, 30.0)
     style = resolve_styles(out)["landcover"]
     x0, y0, x1, y1 = e["map_box"]
     r, c = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
@@ -128,11 +129,11 @@ def test_class_plate_shows_the_class_colours_over_the_hillshade(rendered):
         (y0 + (r + 0.5) * (y1 - y0) / SHAPE[0]).astype(int),
         (x0 + (c + 0.5) * (x1 - x0) / SHAPE[1]).astype(int),
     ]
-    want = P.shade(colorize(lc, style), light).astype(int)
+    want = C.shade(colorize(lc, style), light).astype(int)
     assert np.median(np.abs(got - want).max(axis=-1)) <= 4
     codes = sorted(style.classes)
     per_class = np.stack(
-        [P.shade(colorize(np.full(SHAPE, k, "uint8"), style), light).astype(int) for k in codes]
+        [C.shade(colorize(np.full(SHAPE, k, "uint8"), style), light).astype(int) for k in codes]
     )
     nearest = np.asarray(codes)[np.abs(per_class - got[None]).sum(axis=-1).argmin(axis=0)]
     assert (nearest == lc).mean() >= 0.95
@@ -144,12 +145,12 @@ def test_shade_keeps_legend_colours_on_flat_ground_and_paints_no_value_white(ren
     style = resolve_styles(rendered[0])["landcover"]
     codes = np.array([[1, 2, 3], [5, 6, 255]], dtype="uint8")
     rgba = colorize(codes, style)
-    out = P.shade(rgba, np.full(codes.shape, math.sqrt(0.5)))  # flat ground
+    out = C.shade(rgba, np.full(codes.shape, math.sqrt(0.5)))  # flat ground
     np.testing.assert_array_equal(out[rgba[..., 3] > 0], rgba[rgba[..., 3] > 0][:, :3])  # exact legend colour
     np.testing.assert_array_equal(out[1, 2], [255, 255, 255])  # no value (255): white paper
-    dark = P.shade(rgba, np.zeros(codes.shape))  # facing away from the sun: darker
+    dark = C.shade(rgba, np.zeros(codes.shape))  # facing away from the sun: darker
     assert (dark[0].astype(int) <= out[0].astype(int)).all() and (dark[0] < out[0]).any()
-    assert (P.shade(rgba, np.full(codes.shape, np.nan)) == 255).all()  # no terrain (outside the DEM): white
+    assert (C.shade(rgba, np.full(codes.shape, np.nan)) == 255).all()  # no terrain (outside the DEM): white
 
 
 def test_hillshade_faces_the_sun_at_azimuth_315_altitude_45():
@@ -157,9 +158,9 @@ def test_hillshade_faces_the_sun_at_azimuth_315_altitude_45():
     # tan(45) along the azimuth, i.e. dz/dx = +0.5 / 0.7071 east and dz/dnorth = -0.5 / 0.7071
     y, x = np.mgrid[0:5, 0:5] * 30.0  # rows run south
     z = 0.7071068 * x + 0.7071068 * y
-    np.testing.assert_allclose(P.hillshade(z, 30.0, 30.0)[2, 2], 1.0, atol=1e-6)
-    np.testing.assert_allclose(P.hillshade(-z, 30.0, 30.0)[2, 2], 0.0, atol=1e-6)  # facing away: shadow
-    assert P.hillshade(np.full((3, 3), 100.0), 30.0, 30.0)[1, 1] == pytest.approx(math.sqrt(0.5))
+    np.testing.assert_allclose(C.hillshade(z, 30.0, 30.0)[2, 2], 1.0, atol=1e-6)
+    np.testing.assert_allclose(C.hillshade(-z, 30.0, 30.0)[2, 2], 0.0, atol=1e-6)  # facing away: shadow
+    assert C.hillshade(np.full((3, 3), 100.0), 30.0, 30.0)[1, 1] == pytest.approx(math.sqrt(0.5))
 
 
 def test_mining_outlines_and_boreholes(rendered):
@@ -185,7 +186,7 @@ def test_true_north_and_graticule(rendered):
     assert north == pytest.approx(-gamma, abs=0.01)
     labels = [g["label"] for g in grat["lines"]]
     assert "99°28'00\"E" in labels and "38°02'00\"N" in labels  # 30" steps on a 2.9 x 1.9 km map
-    assert P._dms(99.1666667, 600 / 3600, "E", "W") == "99°10'E"
+    assert C.dms(99.1666667, 600 / 3600, "E", "W") == "99°10'E"
 
 
 def test_default_dpi_in_process_and_rcparams_unchanged(tmp_path):
@@ -268,4 +269,4 @@ def test_chinese_class_names_render_without_missing_glyphs(tmp_path):
         "2020_ice_class",
         "compare_ice_class_2000_2020",
     }
-    assert P.display_name(names["1"], cjk=bool(P.cjk_font())) in ("less-ice", names["1"])
+    assert C.display_name(names["1"], cjk=bool(C.cjk_font())) in ("less-ice", names["1"])

@@ -29,16 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pfatlas.atlas.plates import (
-    PAGE_IN,
-    _graticule,
-    _rc,
-    atlas_meta,
-    cjk_font,
-    display_name,
-    plate_index,
-    render_plates,
-)
+from pfatlas.atlas.cartography import cjk_font, display_name, plot_rc
+from pfatlas.atlas.plates import PAGE_IN, _graticule, atlas_meta, plate_index, render_plates
 from pfatlas.errors import InputError
 
 __all__ = ["write_atlas_pdf", "PDF_FILE"]
@@ -751,7 +743,7 @@ def write_atlas_pdf(out: str | Path) -> Path:
             "Keywords": "permafrost; atlas; pfatlas" + ("; synthetic" if meta["synthetic"] else ""),
             "CreationDate": _dt.datetime.now(_dt.UTC).replace(microsecond=0)}  # fmt: skip
     try:
-        with rc_context(_rc(cjk_font())), PdfPages(tmp, metadata=info) as pdf:
+        with rc_context(plot_rc(cjk_font())), PdfPages(tmp, metadata=info) as pdf:
             for k, page in enumerate(drawers):
                 fig = Figure(figsize=PAGE_IN)
                 page.draw(fig)

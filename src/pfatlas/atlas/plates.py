@@ -15,8 +15,9 @@ note ("SYNTHETIC data ..." for a synthetic atlas).
 Terrain shading: the Lambertian cosine of the angle between the surface normal and a light from
 azimuth 315 deg, altitude 45 deg (:class:`matplotlib.colors.LightSource` direction), not stretched,
 so flat ground shows exactly the legend colour; slopes facing the light are lightened and slopes
-facing away darkened in proportion (:func:`shade`). Rasters are read at the size the map is drawn
-(GDAL picks the COG overview), never at more cells than the plate has pixels.
+facing away darkened in proportion (:func:`pfatlas.atlas.cartography.shade`). Rasters are read at
+the size the map is drawn (GDAL picks the COG overview), never at more cells than the plate has
+pixels.
 
 Drawing uses :class:`matplotlib.figure.Figure` with the Agg canvas inside
 :func:`matplotlib.rc_context`, so no global Matplotlib state changes; plates are drawn in a pool of
@@ -26,11 +27,9 @@ Drawing uses :class:`matplotlib.figure.Figure` with the Agg canvas inside
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import json
 import math
 import os
-import re
 import textwrap
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
@@ -41,11 +40,21 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from pfatlas.atlas.cartography import (
+    NODATA_GREY,
+    cjk_font,
+    display_name,
+    dms,
+    hillshade,
+    nice_down,
+    plot_rc,
+    shade,
+)
 from pfatlas.atlas.style import STYLE_FILE, LayerStyle, colorize, load_styles, resolve_styles
 from pfatlas.errors import InputError, MissingInputError
 
-__all__ = ["render_plates", "plate_specs", "plate_index", "PlateSpec", "hillshade", "shade", "display_name",
-           "cjk_font", "atlas_meta", "PAGE_IN", "KEY_LAYERS", "INDEX_FILE"]  # fmt: skip
+__all__ = ["render_plates", "plate_specs", "plate_index", "PlateSpec", "atlas_meta", "PAGE_IN", "KEY_LAYERS",
+           "INDEX_FILE"]  # fmt: skip
 
 PAGE_IN = (11.69, 8.27)  # A4 landscape [in]
 INDEX_FILE = "plates.json"
@@ -60,124 +69,9 @@ CHANGE_LAYERS = ("delta_magt", "delta_permafrost_probability", "permafrost_trans
 GRID_LAYERS = ("dem", "geomorphology")
 BOREHOLE_LAYERS = ("magt", "alt", "permafrost", "permafrost_probability", "thermal_stability")
 _NOT_EPOCHS = {"grid", "change", "plates", "tables", "inputs", "viewer", "natural", "composite", "stac"}
-_SUN = (315.0, 45.0)  # hillshade light: azimuth, altitude [deg]
-_SHADE_STRENGTH = 0.75  # fraction of the illumination difference from flat ground applied to the colours
-_NODATA_GREY = 255  # no value: white paper, shaded like the terrain (0-255)
 _NO_VALUE = {"alt": "no permafrost, or no soil parameters (water)", "ground_ice": "no permafrost",
              "delta_alt": "no ALT in one of the epochs", "delta_ground_ice": "no ground-ice value in one of the epochs"}  # fmt: skip
-_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
-                 "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback", "SimHei",
-                 "Microsoft YaHei", "PingFang SC", "Heiti SC", "AR PL UMing CN", "Noto Sans CJK JP")  # fmt: skip
-_CJK_CHARS = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uf900-\ufaff\uff00-\uffef]")
-_CJK_PAREN = re.compile(r"\s*[(\uff08][^()\uff08\uff09]*[\u2e80-\u9fff][^()\uff08\uff09]*[)\uff09]")
 _UNITS = {"degC": "°C", "m3 m-3": "m³ m⁻³", "m3": "m³ per cell", "degree": "°", "m": "m", "1": ""}
-
-
-# ----------------------------------------------------------------------------------------- fonts
-
-
-@functools.cache
-def cjk_font() -> str | None:
-    """The family name of an installed font with Chinese glyphs, or None when there is none.
-
-    Class names carry Chinese terms (e.g. ``less-ice (少冰冻土)``); DejaVu Sans has no CJK glyphs.
-    """
-    from matplotlib import font_manager
-    from matplotlib.ft2font import FT2Font
-
-    found = {f.name: f.fname for f in font_manager.fontManager.ttflist}
-    for family in _CJK_FAMILIES:
-        if family in found:
-            try:
-                if ord("冰") in FT2Font(found[family]).get_charmap():
-                    return family
-            except (OSError, RuntimeError):
-                continue
-    return None
-
-
-def display_name(name: str, cjk: bool) -> str:
-    """A class name as a plate can show it: unchanged with a CJK font, else without the Chinese part.
-
-    >>> display_name("less-ice (少冰冻土)", cjk=False)
-    'less-ice'
-    >>> display_name("less-ice (少冰冻土)", cjk=True)
-    'less-ice (少冰冻土)'
-    >>> display_name("稳定型", cjk=False)
-    ''
-    """
-    if cjk or not _CJK_CHARS.search(name):
-        return name
-    return " ".join(_CJK_CHARS.sub("", _CJK_PAREN.sub("", name)).split())
-
-
-def _rc(cjk: str | None) -> dict:
-    """The Matplotlib settings of every plate and PDF page (used only inside ``rc_context``)."""
-    return {"font.family": ["DejaVu Sans", cjk] if cjk else ["DejaVu Sans"], "font.size": 8.5, "axes.linewidth": 0.7,
-            "figure.facecolor": "white", "savefig.facecolor": "white", "image.interpolation": "nearest",
-            "pdf.fonttype": 42, "path.simplify": True, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5}  # fmt: skip
-
-
-# -------------------------------------------------------------------------------- pure drawing
-
-
-def hillshade(dem: np.ndarray, dx: float, dy: float, *, vert_exag: float = 1.0) -> np.ndarray:
-    """Illumination [0-1] of a north-up DEM [m] with cells dx, dy [m] by a sun at azimuth 315, altitude 45.
-
-    The cosine of the angle between the surface normal and the direction of
-    ``matplotlib.colors.LightSource(315, 45)``, clipped at 0 (self-shadow); flat ground gives
-    sin(45 deg). NaN where the DEM or a neighbour is NaN.
-
-    >>> float(hillshade(np.full((3, 3), 4000.0), 30.0, 30.0)[1, 1].round(4))
-    0.7071
-    >>> ramp = np.tile(np.arange(3.0) * 30.0, (3, 1))  # rising to the east at 45 deg: faces west
-    >>> float(hillshade(ramp, 30.0, 30.0)[1, 1].round(4))
-    0.8536
-    """
-    from matplotlib.colors import LightSource
-
-    light = LightSource(azdeg=_SUN[0], altdeg=_SUN[1]).direction  # east, north, up
-    z = np.asarray(dem, dtype="float64") * vert_exag
-    d_row, d_col = np.gradient(z, dy, dx)  # rows run south
-    normal = np.stack([-d_col, d_row, np.ones_like(z)], axis=-1)
-    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
-    return np.clip(normal @ light, 0.0, 1.0)
-
-
-def shade(rgba: np.ndarray, light: np.ndarray, *, strength: float = _SHADE_STRENGTH) -> np.ndarray:
-    """RGB uint8 of a layer's RGBA over the terrain: transparent (no value) cells shaded white, no terrain white.
-
-    With t = strength x (light - sin 45 deg), a colour c becomes c (1 + t) where t < 0 (away from
-    the sun) and c + (255 - c) t where t > 0; flat ground (t = 0) keeps the legend colour exactly.
-
-    >>> px = np.array([[[200, 100, 0, 255]]], dtype=np.uint8)
-    >>> shade(px, np.array([[math.sqrt(0.5)]])).tolist()
-    [[[200, 100, 0]]]
-    >>> shade(px, np.array([[0.0]]), strength=1.0).tolist()  # full shadow: x (1 - 0.707)
-    [[[59, 29, 0]]]
-    """
-    rgb = np.where(rgba[..., 3:4] > 0, rgba[..., :3], _NODATA_GREY).astype("float64")
-    ok = np.isfinite(light)
-    t = np.clip(strength * (np.where(ok, light, 0.0) - math.sqrt(0.5)), -1.0, 1.0)[..., None]
-    out = np.where(t < 0, rgb * (1.0 + t), rgb + (255.0 - rgb) * t)
-    out[~ok] = 255.0
-    return np.rint(out).astype(np.uint8)
-
-
-def _dms(value: float, step: float, pos: str, neg: str) -> str:
-    """Degrees as 99°10'E (seconds only when the step needs them)."""
-    hemi = pos if value >= 0 else neg
-    s = round(abs(value) * 3600)
-    d, m, sec = s // 3600, (s % 3600) // 60, s % 60
-    if step * 3600 % 60:
-        return f"{d}°{m:02d}'{sec:02d}\"{hemi}"
-    return f"{d}°{m:02d}'{hemi}"
-
-
-def _nice(x: float) -> float:
-    """The largest of 1, 2 or 5 times a power of ten that is <= x (> 0)."""
-    p = 10.0 ** math.floor(math.log10(x))
-    return max(s * p for s in (1.0, 2.0, 5.0) if s * p <= x * (1 + 1e-9))
 
 
 # ------------------------------------------------------------------------------------ atlas meta
@@ -381,7 +275,7 @@ def _graticule(meta: dict) -> tuple[dict, float]:
         for v in np.arange(math.ceil(lo / step - 1e-9) * step, hi + 1e-12, step):
             const = np.full_like(other, v)
             gx, gy = inv.transform(const, other) if kind == "lon" else inv.transform(other, const)
-            label = _dms(v, step, "E", "W") if kind == "lon" else _dms(v, step, "N", "S")
+            label = dms(v, step, "E", "W") if kind == "lon" else dms(v, step, "N", "S")
             lines.append({"kind": kind, "label": label, "x": np.asarray(gx), "y": np.asarray(gy)})
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     clon, clat = fwd.transform(cx, cy)
@@ -613,7 +507,7 @@ def _draw_detail(fig, ax, rect, path: Path, style: LayerStyle, ctx: _Context, ep
     scale = (bx1 - bx0) / iw / 0.0254
     inset.text(0.02, 0.97, f"detail at 1 : {round(scale, -3):,.0f}".replace(",", " "), transform=inset.transAxes,
                va="top", fontsize=7, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5})  # fmt: skip
-    bar = _nice(0.3 * (bx1 - bx0))
+    bar = nice_down(0.3 * (bx1 - bx0))
     inset.plot([bx0 + 0.05 * (bx1 - bx0), bx0 + 0.05 * (bx1 - bx0) + bar], [by0 + 0.07 * (by1 - by0)] * 2,
                color="black", lw=2.5, solid_capstyle="butt", path_effects=_halo())  # fmt: skip
     inset.text(bx0 + 0.05 * (bx1 - bx0) + bar / 2, by0 + 0.1 * (by1 - by0), f"{bar / 1000:g} km" if bar >= 1000
@@ -635,7 +529,7 @@ def _units(style: LayerStyle) -> str:
 
 def _legend_rows(style: LayerStyle, values, light, ctx: _Context, spec: PlateSpec) -> list[tuple[str, str, str]]:  # fmt: skip
     """(colour, label, share) of each class present in the atlas, and of "no value" when the plate has it."""
-    grey = "#%02x%02x%02x" % ((_NODATA_GREY,) * 3)
+    grey = "#%02x%02x%02x" % ((NODATA_GREY,) * 3)
     terrain = np.isfinite(light)
     if style.kind == "continuous":
         gap = any((~np.isfinite(v) & terrain).any() for v in values)
@@ -742,7 +636,7 @@ def _north_and_scale(fig, rect, ctx: _Context, m_per_in: float) -> None:
     ax.text(0.72, cy, textwrap.fill(f"true north at the map centre, {abs(g):.2f}° {'west' if g < 0 else 'east'} "
                                     "of grid north", 28), va="center", fontsize=7, color="0.25")  # fmt: skip
     bar_max = min(w - 0.5, 2.2)
-    length = _nice(bar_max * m_per_in)
+    length = nice_down(bar_max * m_per_in)
     km = length >= 1000
     bar = length / m_per_in
     lead = int(round(length / 10 ** math.floor(math.log10(length))))
@@ -866,7 +760,7 @@ _WORKER: dict = {}
 def _render(spec: PlateSpec, ctx: _Context, dpi: int, number: int) -> dict:
     from matplotlib import rc_context
 
-    with rc_context(_rc(ctx.cjk)):
+    with rc_context(plot_rc(ctx.cjk)):
         return _draw(spec, ctx, dpi, number)
 
 
