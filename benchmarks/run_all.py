@@ -1,6 +1,7 @@
 """Run every benchmark of pfatlas in turn, print one summary table and write one JSON file.
 
 Usage: .venv/bin/python benchmarks/run_all.py [--quick] [--results DIR]
+       .venv/bin/python benchmarks/run_all.py --show benchmarks/results/RUN.json
 
 Runs, one after the other (never two at once: the reference machine has 2 cores), each as its own
 process: terrain (vs gdaldem), the 1-D solver, the composite, the demo (generation and a fresh build,
@@ -9,7 +10,8 @@ land cover (vs a plain scikit-learn predict), mining and the atlas products. Eac
 table; at the end one summary table gives per stage cells/s and peak memory of the full build, the
 build's end-to-end time and peak memory against the targets, the scaling, the two reference ratios
 and the solver speed. All records are combined into ``DIR/<date>-<commit>.json`` (default DIR:
-``benchmarks/results/``, git-ignored); compare two runs with ``benchmarks/compare.py A.json B.json``.
+``benchmarks/results/``, git-ignored); compare two runs with ``benchmarks/compare.py A.json B.json``;
+``--show`` prints the summary table of a stored run again.
 
 ``--quick`` uses the small demo (seconds instead of minutes) and one repetition of the terrain,
 solver and scaling timings (the full run takes the best of 2 builds with each worker count); the
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -96,6 +99,8 @@ def summarize(records: dict, quick: bool) -> dict:
         "epoch_stages_seconds": _get(records, "atlas_epoch", "total_seconds"),
         "mining_stage_seconds": _get(records, "mining", "mining_stage_seconds"),
         "products_seconds": _get(records, "products", "total_seconds"),
+        "load_after": {name: r["machine"]["load_average"] for name, r in records.items()},
+        "cpus": next((r["machine"]["cpus"] for r in records.values()), os.cpu_count()),
     }
 
 
@@ -180,6 +185,17 @@ def summary_rows(s: dict, quick: bool) -> list[tuple[str, str, str, str]]:
                 _verdict(None if v is None else v <= target, full),
             )
         )
+    loads = {k: v for k, v in s["load_after"].items() if v is not None}
+    if loads:
+        busy = max(loads.values()) > (s["cpus"] or 1) + 0.5  # our own benchmarks load the cores up to ~cpus
+        rows.append(
+            (
+                "1-min load average after the benchmarks (max)",
+                "{1:.1f} (after {0})".format(*max(loads.items(), key=lambda kv: kv[1])),
+                f"<= {s['cpus']} + 0.5",
+                "busy: other work shared the cores, figures disturbed" if busy else "quiet",
+            )
+        )
     return rows
 
 
@@ -187,17 +203,45 @@ def print_table(rows: list[tuple[str, str, str, str]], title: str) -> None:
     widths = [max(len(r[i]) for r in [*rows, ("figure", "value", "target", "result")]) for i in range(4)]
     line = "  ".join("-" * w for w in widths)
     print(f"\n{title}")
-    print("  ".join(h.ljust(w) for h, w in zip(("figure", "value", "target", "result"), widths, strict=True)))
+    print(
+        "  ".join(
+            h.ljust(w) for h, w in zip(("figure", "value", "target", "result"), widths, strict=True)
+        ).rstrip()
+    )
     print(line)
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def show_summary(record: dict, summary: dict, quick: bool) -> None:
+    """Print the summary table of a run (``record``: its run_all record, for machine and commit)."""
+    m = record["machine"]
+    cells = summary["cells"]
+    grid = "" if cells is None else f", {cells / 1e6:.2f} M cells"
+    title = (
+        f"pfatlas benchmark summary: {'small' if quick else 'full'} demo{grid}; {m['cpus']} cpus, "
+        f"{m['memory_gb']} GB; pfatlas {record['pfatlas']}, commit {record['git']}; {record['date']}"
+    )
+    print_table(summary_rows(summary, quick), title)
+    print(
+        "stage rows: from the fresh build's provenance.json (cells/s = grid cells / stage seconds; "
+        "peak = the build process during the stage, worker processes not included)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small demo, one repetition (about 5 minutes)")
     ap.add_argument("--results", type=Path, default=HERE / "results", help="folder of the combined JSON")
+    ap.add_argument(
+        "--show", type=Path, default=None, metavar="JSON", help="print the summary of a stored run"
+    )
     args = ap.parse_args()
+    if args.show is not None:
+        stored = json.loads(args.show.read_text(encoding="utf-8"))
+        res = stored["results"]
+        show_summary(stored, summarize(res["records"], res["quick"]), res["quick"])
+        return
     size = "small" if args.quick else "full"
     demo = Path("out") / f"bench-{size}"
     started = dt.datetime.now(dt.UTC)
@@ -229,18 +273,7 @@ def main() -> None:
             "records": records,
         },
     )
-    m = record["machine"]
-    cells = summary["cells"]
-    grid = "" if cells is None else f", {cells / 1e6:.2f} M cells"
-    title = (
-        f"pfatlas benchmark summary: {size} demo{grid}; {m['cpus']} cpus, {m['memory_gb']} GB; "
-        f"pfatlas {record['pfatlas']}, commit {record['git']}; {record['date']}"
-    )
-    print_table(summary_rows(summary, args.quick), title)
-    print(
-        "stage rows: from the fresh build's provenance.json (cells/s = grid cells / stage seconds; "
-        "peak = the build process during the stage, worker processes not included)"
-    )
+    show_summary(record, summary, args.quick)
     stamp = started.strftime("%Y%m%d-%H%M%S")
     commit = (git_commit() or "nogit").replace("+", "-")
     out = write_record(args.results / f"{stamp}-{commit}{'-quick' if args.quick else ''}.json", record)
