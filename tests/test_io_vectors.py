@@ -251,6 +251,9 @@ def test_geomorphology_happy_and_rasterize(tmp_path, gbox, suffix):
     # for GeoJSON the edges went through WGS84 and back (error << 1 mm): a cell centre 15 m from
     # an edge cannot change side, so the comparison stays exact
     np.testing.assert_array_equal(codes, expected)
+    for chunk in (7, 64, 1000):  # burnt chunk by chunk: the same cells
+        lazy, _ = rasterize_units(out, gbox, chunks=chunk)
+        np.testing.assert_array_equal(lazy.compute(), expected)
 
 
 def test_rasterize_units_reprojects_and_other_column(gbox):

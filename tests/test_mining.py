@@ -95,7 +95,7 @@ def test_negative_conductivity_is_refused_by_the_config():
         MiningConfig(ground_conductivity=0.0)
 
 
-def _mining_ctx(tmp_path, start_years, epochs=(2000, 2020)):
+def _mining_ctx(tmp_path, start_years, epochs=(2000, 2020), chunk=1024):
     import geopandas as gpd
     from shapely.geometry import box
 
@@ -107,6 +107,7 @@ def _mining_ctx(tmp_path, start_years, epochs=(2000, 2020)):
         "area": {"bbox": list(bbox), "name": "test"},
         "inputs": {"dem": str(tmp_path / "dem.tif"), "mining": str(tmp_path / "m.gpkg")},
         "epochs": [{"label": str(y), "start": f"{y}-06-01", "end": f"{y}-09-30", "year": y} for y in epochs],
+        "compute": {"chunk": chunk},
     })  # fmt: skip
     ctx = make_context(cfg, tmp_path / "out")
     x0, y0 = ctx.gbox.affine * (20, 20)
@@ -124,31 +125,37 @@ def test_features_of_an_epoch_and_a_start_after_the_last_epoch(tmp_path):
     from pfatlas.build.stage_mining import epoch_features
 
     ctx = _mining_ctx(tmp_path, [2010, 2015])
-    df, index = epoch_features(ctx, "2000", 2000)
-    assert df.empty and (index == -1).all()  # nothing acts before it starts
-    df, index = epoch_features(ctx, "2020", 2020)
-    assert list(df["name"]) == ["p", "d"] and (index == 0).sum() == 100 and (index == 1).sum() == 100
+    whole = (slice(0, ctx.gbox.shape[0]), slice(0, ctx.gbox.shape[1]))
+    feats = epoch_features(ctx, "2000", 2000)
+    assert (
+        feats.table.empty and feats.empty and (feats.index(*whole) == -1).all()
+    )  # nothing acts before it starts
+    feats = epoch_features(ctx, "2020", 2020)
+    index = feats.index(*whole)
+    assert list(feats.table["name"]) == ["p", "d"] and (index == 0).sum() == 100 and (index == 1).sum() == 100
     ctx = _mining_ctx(tmp_path, [2010, 2030])
     with pytest.raises(InputError, match="starts in 2030, after the last epoch") as exc:
         epoch_features(ctx, "2020", 2020)
     assert exc.value.row == 2 and exc.value.field == "start_year" and "m.gpkg" in str(exc.value)
 
 
-def test_natural_land_cover_is_the_ground_as_last_seen_before_mining(tmp_path):
+@pytest.mark.parametrize("chunk", [1024, 64])
+def test_natural_land_cover_is_the_ground_as_last_seen_before_mining(tmp_path, chunk):
     """A cell mined in 2020 takes its 2000 class when it was unmined in 2000, else the nearest
-    unmined class of 2020."""
+    unmined class of 2020 (the same whatever the chunks)."""
     from pfatlas.build.layout import natural_landcover
     from pfatlas.build.stage_mining import epoch_features, run_natural_landcover
     from pfatlas.grid import wrap_on_grid
     from pfatlas.io.cog import ClassInfo, Layer, write_cogs
     from pfatlas.io.raster import read_array
 
-    ctx = _mining_ctx(tmp_path, [1995, 2015])  # the pit acts in both epochs, the dump from 2015
+    ctx = _mining_ctx(tmp_path, [1995, 2015], chunk=chunk)  # the pit acts in both epochs, the dump from 2015
     classes = [ClassInfo(c.code, c.name, c.rgb) for c in ctx.cfg.landcover.classes]
     code = {c.name: c.code for c in ctx.cfg.landcover.classes}
     pit_c, dump_c = code[ctx.cfg.mining.pit_class], code[ctx.cfg.mining.dump_class]
-    _, i2000 = epoch_features(ctx, "2000", 2000)
-    _, i2020 = epoch_features(ctx, "2020", 2020)
+    whole = (slice(0, ctx.gbox.shape[0]), slice(0, ctx.gbox.shape[1]))
+    i2000 = epoch_features(ctx, "2000", 2000).index(*whole)
+    i2020 = epoch_features(ctx, "2020", 2020).index(*whole)
     lc2000 = np.full(ctx.gbox.shape, code["alpine steppe"], dtype=np.uint8)
     lc2000[i2000 == 0] = pit_c
     lc2000[i2020 == 1] = code["alpine swamp meadow"]  # the dump's ground before it was built
@@ -164,3 +171,57 @@ def test_natural_land_cover_is_the_ground_as_last_seen_before_mining(tmp_path):
     assert (nat[i2020 == 1] == code["alpine swamp meadow"]).all()  # as seen in 2000
     assert (nat[i2020 == 0] == code["alpine steppe"]).all()  # mined in 2000 too: the nearest class
     assert not np.isin(nat, [pit_c, dump_c]).any()
+    lc2020[i2020 == 0] = pit_c  # the pit again, now with a patch of meadow beside it: the nearest class
+    rows, cols = np.nonzero(i2020 == 0)
+    lc2020[rows.min() - 5 : rows.max() + 6, cols.max() + 1 : cols.max() + 4] = code[
+        "alpine meadow"
+    ]  # on its right
+    write_cogs([Layer(wrap_on_grid(lc2020, ctx.gbox, "landcover", units="class", long_name="landcover"),
+                      ctx.path("2020", "landcover.tif"), "class", "test", classes=classes)], gbox=ctx.gbox)  # fmt: skip
+    run_natural_landcover(ctx, "2020")
+    nat = read_array(natural_landcover(ctx, "2020"))
+    edge = np.stack([rows - rows.min(), rows.max() - rows, cols - cols.min(), cols.max() - cols])
+    right = edge[3] < edge[:3].min(axis=0)  # pit cells nearer to the meadow than to any other side
+    left = edge[2] < np.delete(edge, 2, axis=0).min(axis=0)
+    assert right.sum() > 10 and (nat[rows[right], cols[right]] == code["alpine meadow"]).all()
+    assert left.sum() > 10 and (nat[rows[left], cols[left]] == code["alpine steppe"]).all()
+
+
+def test_features_from_the_land_cover_classes_without_polygons(tmp_path):
+    """Without mining polygons every 4-connected pit or dump patch of >= 3 cells is a feature:
+    dumps first, then pits, each in raster order of their first cell, whatever the chunks."""
+    from pfatlas.build.context import make_context
+    from pfatlas.build.stage_mining import epoch_features
+    from pfatlas.config.schema import Config
+    from pfatlas.grid import wrap_on_grid
+    from pfatlas.io.cog import ClassInfo, Layer, write_cogs
+
+    cfg = Config.model_validate({
+        "area": {"bbox": [99.0, 38.0, 99.06, 38.04], "name": "test"},
+        "inputs": {"dem": str(tmp_path / "dem.tif")},
+        "epochs": [{"label": "2020", "start": "2020-06-01", "end": "2020-09-30", "year": 2020}],
+        "compute": {"chunk": 64},
+    })  # fmt: skip
+    ctx = make_context(cfg, tmp_path / "out")
+    code = {c.name: c.code for c in cfg.landcover.classes}
+    pit, dump = code[cfg.mining.pit_class], code[cfg.mining.dump_class]
+    lc = np.full(ctx.gbox.shape, code["alpine steppe"], dtype=np.uint8)
+    lc[60:70, 50:80] = dump  # across the chunk edges at row 64 and column 64
+    lc[10:14, 100:103] = dump
+    lc[5:20, 5:9] = pit
+    lc[30, 30:32] = pit  # 2 cells: left out
+    classes = [ClassInfo(c.code, c.name, c.rgb) for c in cfg.landcover.classes]
+    da = wrap_on_grid(lc, ctx.gbox, "landcover", units="class", long_name="landcover")
+    write_cogs(
+        [Layer(da, ctx.path("2020", "landcover.tif"), "class", "test", classes=classes)], gbox=ctx.gbox
+    )
+    feats = epoch_features(ctx, "2020", 2020)
+    t = feats.table
+    assert list(t["name"]) == ["dump 1 (land cover)", "dump 2 (land cover)", "pit 3 (land cover)"]
+    assert list(t["kind"]) == ["dump", "dump", "pit"]
+    assert (t["start_year"] == 2020 - cfg.mining.default_age_years).all()
+    assert [fp.cells for fp in feats.footprints] == [12, 300, 60]
+    index = feats.index(slice(0, lc.shape[0]), slice(0, lc.shape[1]))
+    assert (
+        (index[60:70, 50:80] == 1).all() and (index[5:20, 5:9] == 2).all() and (index[30, 30:32] == -1).all()
+    )

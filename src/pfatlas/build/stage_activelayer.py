@@ -15,6 +15,7 @@ from pathlib import Path
 import dask.array as dsa
 import numpy as np
 import pandas as pd
+import rasterio
 import xarray as xr
 
 from pfatlas.activelayer.calibrate import (
@@ -33,7 +34,7 @@ from pfatlas.build.layout import landcover_stage, natural_dir, natural_landcover
 from pfatlas.build.stages import Stage
 from pfatlas.errors import ConfigError, InputError, PfatlasWarning
 from pfatlas.io.cog import Layer, write_cogs
-from pfatlas.io.raster import read_array, read_class_names, read_to_grid, sample_points
+from pfatlas.io.raster import read_class_names, read_to_grid, sample_points
 from pfatlas.io.table_writer import read_table, write_json, write_table
 
 __all__ = ["stages", "run_active_layer", "station_amplitude_c", "soil_table"]
@@ -268,12 +269,30 @@ def run_active_layer(ctx: BuildContext, label: str) -> list[Path]:
     return written
 
 
+MM = 1000  # histogram bins per metre of the map percentiles
+
+
 def _map_metrics(alt_path: Path, paths: dict[str, Path], table: SoilTable) -> dict:
-    """Percentiles of the map, and a warning if the model left permafrost cells with a soil blank."""
-    alt = read_array(alt_path)
-    expected = (read_array(paths["permafrost"]) == 1) & np.isfinite(table.k_t)[read_array(paths["landcover"])]
-    finite = np.isfinite(alt)
-    holes = int((expected & ~finite).sum())
+    """Percentiles of the map (to the millimetre, from a histogram read tile by tile), and a warning
+    if the model left permafrost cells with a soil blank."""
+    has_soil = np.isfinite(table.k_t)
+    counts = np.zeros(1, dtype=np.int64)
+    holes = 0
+    with (
+        rasterio.open(alt_path) as al,
+        rasterio.open(paths["permafrost"]) as pf,
+        rasterio.open(paths["landcover"]) as lc,
+    ):
+        for _, win in al.block_windows(1):
+            alt = al.read(1, window=win)
+            finite = np.isfinite(alt)
+            expected = (pf.read(1, window=win) == 1) & has_soil[lc.read(1, window=win)]
+            holes += int((expected & ~finite).sum())
+            mm = np.round(np.clip(alt[finite].astype(np.float64), 0.0, None) * MM).astype(np.int64)
+            c = np.bincount(mm)
+            if c.size > counts.size:
+                counts = np.concatenate([counts, np.zeros(c.size - counts.size, dtype=np.int64)])
+            counts[: c.size] += c
     if holes:
         warnings.warn(
             f"{holes} permafrost cell(s) with soil parameters got no ALT (the model is undefined there: "
@@ -281,10 +300,14 @@ def _map_metrics(alt_path: Path, paths: dict[str, Path], table: SoilTable) -> di
             PfatlasWarning,
             stacklevel=3,
         )
-    v = alt[finite]
-    pct = np.percentile(v, [5, 25, 50, 75, 95]).tolist() if v.size else [float("nan")] * 5
+    n = int(counts.sum())
+    if n:  # the value below which the share q of the cells lie (numpy's "inverted_cdf" percentile)
+        cum = np.cumsum(counts)
+        pct = [float(np.searchsorted(cum, q / 100.0 * n) / MM) for q in (5, 25, 50, 75, 95)]
+    else:
+        pct = [float("nan")] * 5
     return {
-        "map_cells": int(v.size),
+        "map_cells": n,
         "map_percentiles_m": dict(zip(["p5", "p25", "p50", "p75", "p95"], pct, strict=True)),
         "map_cells_undefined": holes,
     }

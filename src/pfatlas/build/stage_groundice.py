@@ -14,6 +14,7 @@ from pathlib import Path
 import dask.array as dsa
 import numpy as np
 import pandas as pd
+import rasterio
 
 from pfatlas.build.context import BuildContext
 from pfatlas.build.layout import natural_dir
@@ -22,7 +23,7 @@ from pfatlas.groundice.classes import ICE_CLASS_NAMES_ZH, ICE_CLASSES, ice_class
 from pfatlas.groundice.profile import ProfileSet, ground_ice_block
 from pfatlas.groundice.stratigraphy import sample_ice, unit_profiles
 from pfatlas.io.cog import Layer, write_cogs
-from pfatlas.io.raster import read_array, read_class_names, read_to_grid, sample_points
+from pfatlas.io.raster import read_class_names, read_to_grid, sample_points
 from pfatlas.io.table_writer import read_table, write_json, write_table
 
 __all__ = ["stages", "run_ground_ice", "ground_ice_layers", "unit_ice_profiles"]
@@ -128,55 +129,65 @@ def run_ground_ice(ctx: BuildContext, label: str) -> list[Path]:
     return written
 
 
+def _unit_sums(out: dict[str, Path], paths: dict[str, Path]) -> dict[str, np.ndarray]:
+    """Per unit code (and 255 for none), over permafrost cells, read tile by tile: cells, cells with a
+    finite theta, sum of theta, sum of ice volume; and cells per ice class."""
+    sums = {k: np.zeros(256) for k in ("cells", "finite", "theta", "volume", "classes")}
+    with (
+        rasterio.open(out["ground_ice"]) as th, rasterio.open(out["ice_volume"]) as vo,
+        rasterio.open(out["ice_class"]) as cl, rasterio.open(paths["geomorphology"]) as un,
+        rasterio.open(paths["permafrost"]) as pf,
+    ):  # fmt: skip
+        for _, win in th.block_windows(1):
+            perm = pf.read(1, window=win) == 1
+            unit = un.read(1, window=win)[perm].astype(np.intp)
+            theta = th.read(1, window=win)[perm].astype(np.float64)
+            vol = vo.read(1, window=win)[perm].astype(np.float64)
+            ok = np.isfinite(theta)
+            sums["cells"] += np.bincount(unit, minlength=256)
+            sums["finite"] += np.bincount(unit[ok], minlength=256)
+            sums["theta"] += np.bincount(unit[ok], theta[ok], minlength=256)
+            sums["volume"] += np.bincount(unit, np.nan_to_num(vol), minlength=256)
+            sums["classes"] += np.bincount(cl.read(1, window=win).ravel(), minlength=256)
+    return sums
+
+
 def _summaries(
     out: dict[str, Path], paths: dict[str, Path], unit_table: pd.DataFrame, cell_area: float, label: str
 ):
-    theta, vol, cls = (
-        read_array(out["ground_ice"]),
-        read_array(out["ice_volume"]),
-        read_array(out["ice_class"]),
-    )
-    unit, pf = read_array(paths["geomorphology"]), read_array(paths["permafrost"])
-    perm = pf == 1
+    s = _unit_sums(out, paths)
+    mean = lambda total, n: float(total / n) if n else float("nan")  # noqa: E731
     rows = []
     for r in unit_table.itertuples():
-        sel = perm & (unit == r.unit_code)
-        t = theta[sel]
+        k = int(r.unit_code)
         rows.append(
             {
                 "unit_code": r.unit_code,
                 "unit": r.unit,
                 "n_logs": r.n_logs,
                 "profile_source": r.profile_source,
-                "mean_theta_m3_m3": float(np.nanmean(t)) if np.isfinite(t).any() else float("nan"),
-                "permafrost_area_km2": float(sel.sum() * cell_area / 1e6),
-                "ice_volume_m3": float(np.nansum(vol[sel])),
+                "mean_theta_m3_m3": mean(s["theta"][k], s["finite"][k]),
+                "permafrost_area_km2": float(s["cells"][k] * cell_area / 1e6),
+                "ice_volume_m3": float(s["volume"][k]),
             }
         )
     units_df = pd.DataFrame(rows)
-    total_vol = float(np.nansum(vol[perm]))
-    mean_theta = float(np.nanmean(theta[perm])) if np.isfinite(theta[perm]).any() else float("nan")
+    total_vol = float(s["volume"].sum())
+    mean_theta = mean(s["theta"].sum(), s["finite"].sum())
     trows = [
-        {"quantity": "permafrost_area_km2", "value": float(perm.sum() * cell_area / 1e6)},
+        {"quantity": "permafrost_area_km2", "value": float(s["cells"].sum() * cell_area / 1e6)},
         {"quantity": "ice_volume_m3", "value": total_vol},
         {"quantity": "mean_theta_m3_m3", "value": mean_theta},
     ]
+    area = {c: float(s["classes"][c] * cell_area / 1e6) for c in ICE_CLASSES}
     for code, (name, _) in ICE_CLASSES.items():
-        trows.append(
-            {
-                "quantity": f"area_km2_class_{code}_{name}",
-                "value": float((cls == code).sum() * cell_area / 1e6),
-            }
-        )
+        trows.append({"quantity": f"area_km2_class_{code}_{name}", "value": area[code]})
     metrics = {
         "epoch": label,
         "ice_volume_m3": total_vol,
         "mean_theta_m3_m3": mean_theta,
         "permafrost_area_km2": trows[0]["value"],
-        "class_area_km2": {
-            f"{ICE_CLASSES[c][0]} ({ICE_CLASS_NAMES_ZH[c]})": float((cls == c).sum() * cell_area / 1e6)
-            for c in ICE_CLASSES
-        },
+        "class_area_km2": {f"{ICE_CLASSES[c][0]} ({ICE_CLASS_NAMES_ZH[c]})": area[c] for c in ICE_CLASSES},
         "units": units_df.drop(columns=["unit_code"]).to_dict(orient="records"),
     }
     return units_df, pd.DataFrame(trows), metrics

@@ -21,6 +21,11 @@ epoch with features, ``mining_delta_magt.tif`` [degC], ``mining_delta_alt.tif`` 
 ``mining_zone.tif`` (1 pit, 2 dump, 3 affected ring); tables ``mining_runs_<epoch>.csv`` (one row per
 feature) and ``mining_validation_<epoch>.csv`` (boreholes in mined ground), and
 ``metrics_mining_<epoch>.json``. An epoch without features gets the natural layers (hard links).
+
+Memory is bounded by the chunk: features are held as footprints (:mod:`pfatlas.mining.footprints`),
+the runs read only the windows around their features, and the layers are computed by one dask task
+per chunk (:func:`_apply_block`) that paints the footprints and the changes into its own window.
+The stage ``natural_landcover/<epoch>`` (:func:`run_natural_landcover`) works chunk by chunk too.
 """
 
 from __future__ import annotations
@@ -28,12 +33,16 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import dask.array as dsa
 import numpy as np
 import pandas as pd
+import rasterio
 from scipy import ndimage
 
 from pfatlas.activelayer.neumann import thaw_season_mean_c, warming_ratio
@@ -45,11 +54,12 @@ from pfatlas.build.stage_activelayer import soil_table, station_amplitude_c
 from pfatlas.build.stages import Stage
 from pfatlas.errors import ConfigError, InputError, PfatlasWarning
 from pfatlas.grid import wrap_on_grid
-from pfatlas.groundice.profile import ground_ice_block, window_class
+from pfatlas.groundice.profile import ProfileSet, ground_ice_block, window_class
 from pfatlas.io.cog import ClassInfo, Layer, pam_sidecar, write_cogs
-from pfatlas.io.raster import read_array
+from pfatlas.io.raster import _split, class_counts, read_to_grid, read_window, sample_points
 from pfatlas.io.table_writer import read_table, write_json, write_table
-from pfatlas.mining.apply import delta_magt_map, ring_values
+from pfatlas.mining.apply import delta_magt_block, ring_values
+from pfatlas.mining.footprints import Footprint, class_polygons, footprints_from_polygons, paint_index
 from pfatlas.mining.model import FeatureRun, GroundModel, check_run, run_feature
 from pfatlas.permafrost import (
     PERMAFROST_CLASSES,
@@ -67,6 +77,7 @@ __all__ = [
     "run_natural_landcover",
     "ground_model",
     "epoch_features",
+    "EpochFeatures",
 ]
 
 ZONES = (
@@ -78,6 +89,7 @@ ZONES = (
 NEGLIGIBLE_C = 0.005  # [degC] changes below this outside the footprints are set to 0
 RING_M = (60.0, 300.0)  # [m] ring outside the footprint whose natural MAGT is the local state
 MIN_YEARS = 0.5  # [yr] a feature started in the epoch's year has acted for half a year
+NEAREST_M = 5000.0  # [m] how far a mined cell looks for the nearest unmined class (natural land cover)
 
 
 def ground_model(ctx: BuildContext) -> GroundModel:
@@ -102,17 +114,32 @@ def _class_code(ctx: BuildContext, name: str) -> int:
                       field="mining.pit_class / mining.dump_class")  # fmt: skip
 
 
-def epoch_features(ctx: BuildContext, label: str, year: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The pits and dumps acting in the epoch and the feature number of every cell (-1 none).
+@dataclass(frozen=True)
+class EpochFeatures:
+    """The pits and dumps acting in an epoch: their table (index = feature number; name, kind,
+    start_year, depth_m, height_m, pit_lake) and their footprints on the grid, by number."""
+
+    table: pd.DataFrame
+    footprints: tuple[Footprint, ...]
+
+    def index(self, rows: slice, cols: slice) -> np.ndarray:
+        """Feature number of every cell of the grid window ``rows, cols`` (-1 none)."""
+        return paint_index(self.footprints, rows, cols)
+
+    @property
+    def empty(self) -> bool:
+        return not any(fp.cells for fp in self.footprints)
+
+
+def epoch_features(ctx: BuildContext, label: str, year: int) -> EpochFeatures:
+    """The pits and dumps acting in the epoch (start year <= epoch year) and their footprints.
 
     From the mining polygons when the config names them (a feature that starts after the last epoch
-    is refused: it can act in no epoch), else from the land cover's pit and dump classes.
+    is refused: it can act in no epoch; where polygons overlap, pits win), else from the 4-connected
+    patches of at least 3 cells of the land cover's pit and dump classes (read chunk by chunk).
     """
     m = ctx.cfg.mining
-    shape = ctx.gbox.shape
     if ctx.cfg.inputs.mining is not None:
-        from rasterio.features import rasterize
-
         from pfatlas.io.vectors import read_mining
 
         path = ctx.cfg.inputs.mining
@@ -126,49 +153,49 @@ def epoch_features(ctx: BuildContext, label: str, year: int) -> tuple[pd.DataFra
                              field="start_year")  # fmt: skip
         feats = gdf[gdf["start_year"] <= year].copy()
         order = sorted(feats.index, key=lambda i: feats.at[i, "kind"] == "pit")  # pits drawn last, win
-        index = np.full(shape, -1, dtype=np.int32)
-        if len(order):
-            index = rasterize([(feats.at[i, "geometry"], int(i)) for i in order], out_shape=shape,
-                              transform=ctx.gbox.affine, fill=-1, dtype="int32")  # fmt: skip
-        df = pd.DataFrame(feats.drop(columns="geometry"))
-    else:
-        lc = read_array(ctx.path(label, "landcover.tif"))
-        index = np.full(shape, -1, dtype=np.int32)
-        rows = []
-        for kind, cls in (("dump", m.dump_class), ("pit", m.pit_class)):
-            lab, n = ndimage.label(lc == _class_code(ctx, cls))
-            for k in range(1, n + 1):
-                sel = lab == k
-                if sel.sum() < 3:
-                    continue
-                i = len(rows)
-                index[sel] = i
-                rows.append({"name": f"{kind} {i + 1} (land cover)", "kind": kind,
-                             "start_year": year - m.default_age_years,
-                             "depth_m": m.default_pit_depth_m if kind == "pit" else np.nan,
-                             "height_m": m.default_dump_height_m if kind == "dump" else np.nan,
-                             "pit_lake": False})  # fmt: skip
-        df = pd.DataFrame(rows, columns=["name", "kind", "start_year", "depth_m", "height_m", "pit_lake"])
-    return df, index
+        fps = footprints_from_polygons([feats.at[i, "geometry"] for i in order], order, ctx.gbox)
+        return EpochFeatures(pd.DataFrame(feats.drop(columns="geometry")),
+                             tuple(sorted(fps, key=lambda fp: fp.number)))  # fmt: skip
+    src = ctx.path(label, "landcover.tif")
+    rows, fps = [], []
+    for kind, cls in (("dump", m.dump_class), ("pit", m.pit_class)):
+        polys = class_polygons(src, _class_code(ctx, cls), ctx.chunk)
+        found = footprints_from_polygons(polys, range(len(polys)), ctx.gbox)
+        for fp in sorted((f for f in found if f.cells >= 3), key=lambda f: f.first_cell):  # raster order
+            i = len(rows)
+            fps.append(Footprint(i, fp.row0, fp.col0, fp.mask))
+            rows.append({"name": f"{kind} {i + 1} (land cover)", "kind": kind,
+                         "start_year": year - m.default_age_years,
+                         "depth_m": m.default_pit_depth_m if kind == "pit" else np.nan,
+                         "height_m": m.default_dump_height_m if kind == "dump" else np.nan,
+                         "pit_lake": False})  # fmt: skip
+    df = pd.DataFrame(rows, columns=["name", "kind", "start_year", "depth_m", "height_m", "pit_lake"])
+    return EpochFeatures(df, tuple(fps))
 
 
-def _runs(ctx, df, index, magt_nat, year) -> tuple[dict, pd.DataFrame]:
+def _ring_magt(magt_path: Path, feats: EpochFeatures, fp: Footprint, shape, cell: float) -> np.ndarray:
+    """Natural MAGT [degC] of the ring around feature ``fp`` (its own cells if the ring has none)."""
+    rows, cols = fp.window(int(np.ceil(RING_M[1] / cell)) + 1, shape)
+    values = read_window(magt_path, rows, cols)
+    mask = fp.mask_in(rows, cols)
+    ring = ring_values(values, mask, (feats.index(rows, cols) >= 0) & ~mask, cell, *RING_M)
+    return ring if ring.size else values[mask & np.isfinite(values)]
+
+
+def _runs(ctx, feats: EpochFeatures, magt_path: Path, year) -> tuple[dict, pd.DataFrame]:
     m = ctx.cfg.mining
     model = ground_model(ctx)
     cell = abs(float(ctx.gbox.resolution.x))
-    feature_cells = index >= 0
     lapse = ctx.cfg.climate.lapse_rate_c_per_km / 1000.0
     specs, rows = {}, []
-    for i, f in df.iterrows():
-        mask = index == i
-        n = int(mask.sum())
+    for fp in feats.footprints:
+        i, n = fp.number, fp.cells
+        f = feats.table.loc[i]
         if n == 0:
             warnings.warn(f"mining feature '{f['name']}' covers no cell of the grid; left out",
                           PfatlasWarning, stacklevel=2)  # fmt: skip
             continue
-        ring = ring_values(magt_nat, mask, feature_cells & ~mask, cell, *RING_M)
-        if ring.size == 0:
-            ring = magt_nat[mask & np.isfinite(magt_nat)]
+        ring = _ring_magt(magt_path, feats, fp, ctx.gbox.shape, cell)
         if ring.size == 0:
             warnings.warn(f"mining feature '{f['name']}' has no natural MAGT around it; left out",
                           PfatlasWarning, stacklevel=2)  # fmt: skip
@@ -215,67 +242,128 @@ def _soil_code(ctx: BuildContext, table: SoilTable, name: str) -> int:
     return code
 
 
-def _stefan_at(ctx: BuildContext, table: SoilTable, code: int, elevation: np.ndarray) -> np.ndarray:
-    """Uncalibrated Stefan ALT [m] of soil row ``code`` under the air thawing index at ``elevation``."""
-    clim = ctx.cfg.climate
-    idx = air_thawing_index_cdays(elevation, station_elevation_m=clim.station_elevation_m,
-                                  station_maat_c=clim.station_maat_c,
-                                  station_thawing_index_cdays=clim.station_thawing_index_cdays,
-                                  lapse_c_per_km=clim.lapse_rate_c_per_km)  # fmt: skip
-    return stefan_depth_m(table.k_t[code], table.n_t[code], cdays_to_cseconds(idx),
-                          ctx.cfg.active_layer.latent_heat_j_kg, table.rho_d[code], table.w[code],
-                          table.w_u[code])  # fmt: skip
+@dataclass(frozen=True)
+class _Apply:
+    """Everything a chunk of the mining stage needs besides its rasters (small; travels to workers)."""
+
+    footprints: tuple[Footprint, ...]
+    features: dict  # feature number -> {kind, pit_lake, depth_m, height_m}
+    changes: dict  # feature number -> RadialChange
+    shape: tuple[int, int]
+    cell: float
+    reach_m: float
+    affected_c: float
+    breaks: tuple[float, ...]
+    table: SoilTable
+    pit_code: int
+    dump_code: int
+    latent_heat: float
+    station: tuple[float, float, float, float | None]  # elevation, MAAT, lapse [degC/km], thawing index
+    amplitude_c: float
+    profiles: ProfileSet
+    depth_m: float
+    rho_ice: float
+
+    def stefan_at(self, code: int, elevation: np.ndarray) -> np.ndarray:
+        """Uncalibrated Stefan ALT [m] of soil row ``code`` under the air thawing index at ``elevation``."""
+        z0, maat, lapse, ti = self.station
+        idx = air_thawing_index_cdays(elevation, station_elevation_m=z0, station_maat_c=maat,
+                                      station_thawing_index_cdays=ti, lapse_c_per_km=lapse)  # fmt: skip
+        t = self.table
+        return stefan_depth_m(t.k_t[code], t.n_t[code], cdays_to_cseconds(idx), self.latent_heat,
+                              t.rho_d[code], t.w[code], t.w_u[code])  # fmt: skip
+
+    def ring_alt(self, lc, dem, alt_nat, magt_nat, delta) -> np.ndarray:
+        """ALT [m] of cells outside the footprints whose permafrost the mines warmed: the natural
+        ALT times the two-phase Neumann ratio (:func:`pfatlas.activelayer.neumann.warming_ratio`)
+        under the air sinusoid at the cell's elevation and its class's thawing n-factor."""
+        t, lc = self.table, lc.astype(np.intp)
+        z0, maat0, lapse, _ = self.station
+        maat = air_maat_c(dem, z0, maat0, lapse)
+        t_s = t.n_t[lc] * thaw_season_mean_c(maat, self.amplitude_c)
+        ratio = warming_ratio(
+            t_s, magt_nat, delta, t.k_t[lc], t.rho_d[lc], t.w[lc], t.w_u[lc], self.latent_heat
+        )
+        return alt_nat * ratio
+
+    def ice(self, unit, index, alt, pf, cell_area) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ground ice (theta, volume, class) after mining: everywhere the natural method on the new
+        ALT and permafrost (a deepened table takes the ice above it; none off permafrost), then the
+        feature cells: pits deeper in their unit's profile, dumps waste rock over the buried profile."""
+        D = self.depth_m
+        theta, _, cls = ground_ice_block(unit, alt, pf, profiles=self.profiles, depth_m=D,
+                                         cell_area_m2=cell_area).astype(np.float64)  # fmt: skip
+        t, w = self.table, self.dump_code
+        rho_d, w_tot, w_u = float(t.rho_d[w]), float(t.w[w]), float(t.w_u[w])
+        theta_w = (w_tot - w_u) * rho_d / self.rho_ice
+        for i in np.unique(index[(index >= 0) & (pf == 1) & np.isfinite(alt)]):
+            f = self.features[i]
+            sel = (index == i) & (pf == 1) & np.isfinite(alt)
+            for code in np.unique(unit[sel]):
+                s = sel & (unit == code)
+                prof = self.profiles.for_code(int(code))
+                a = alt[s].astype(np.float64)
+                if f["kind"] == "pit":
+                    integ = prof.window_integrals(a + float(f["depth_m"]), D)
+                else:
+                    h = float(f["height_m"])
+                    hw = np.clip(h - a, 0.0, D)
+                    integ = prof.window_integrals(np.maximum(a - h, 0.0), D - hw)  # the buried ground
+                    integ["theta"] = integ["theta"] + hw * theta_w
+                    integ["rho_d"] = integ["rho_d"] + hw * rho_d
+                    integ["rho_w"] = integ["rho_w"] + hw * rho_d * w_tot
+                    integ["soil"][0] = integ["soil"][0] + hw  # waste rock is coarse: gravel rows of GB 50324
+                theta[s] = integ["theta"] / D
+                cls[s] = window_class(integ)
+        volume = np.where(pf == 1, theta * D * cell_area, 0.0)
+        return theta, volume, cls
 
 
-def _ring_alt(ctx: BuildContext, label: str, table: SoilTable, dem, alt_nat, magt_nat, delta, sel):
-    """ALT [m] of the cells ``sel`` outside the footprints whose permafrost the mines warmed: the
-    natural ALT times the two-phase Neumann ratio (:func:`pfatlas.activelayer.neumann.warming_ratio`)
-    under the air sinusoid at the cell's elevation and its class's thawing n-factor."""
-    lc = read_array(natural_landcover(ctx, label))[sel].astype(np.intp)
-    clim = ctx.cfg.climate
-    maat = air_maat_c(dem[sel], clim.station_elevation_m, clim.station_maat_c, clim.lapse_rate_c_per_km)
-    t_s = table.n_t[lc] * thaw_season_mean_c(maat, station_amplitude_c(ctx))
-    ratio = warming_ratio(t_s, magt_nat[sel], delta[sel], table.k_t[lc], table.rho_d[lc], table.w[lc],
-                          table.w_u[lc], ctx.cfg.active_layer.latent_heat_j_kg)  # fmt: skip
-    return alt_nat[sel] * ratio
+#: the layers of the per-chunk stack of :func:`_apply_block`, in order
+_STACK = ("magt", "permafrost", "permafrost_probability", "thermal_stability", "alt", "ground_ice",
+          "ice_volume", "ice_class", "mining_delta_magt", "mining_delta_alt", "mining_zone")  # fmt: skip
 
 
-def _post_ice(ctx, label, df, index, alt_post, pf_post, table: SoilTable):
-    """Ground ice (theta, volume, class) after mining: everywhere the natural method on the new ALT
-    and permafrost (a deepened table takes the ice above it; none off permafrost), then the feature
-    cells: pits deeper in their unit's profile, dumps waste rock over the buried profile."""
-    from pfatlas.build.stage_groundice import unit_ice_profiles
-
-    gi = ctx.cfg.ground_ice
-    D = gi.depth_below_table_m
-    profiles, _ = unit_ice_profiles(ctx, label)
-    unit = read_array(ctx.path("grid", "geomorphology.tif"))
-    cell_area = abs(ctx.gbox.resolution.x * ctx.gbox.resolution.y)
-    theta, _, cls = ground_ice_block(unit, alt_post, pf_post, profiles=profiles, depth_m=D,
-                                     cell_area_m2=cell_area).astype(np.float64)  # fmt: skip
-    w = _soil_code(ctx, table, ctx.cfg.mining.dump_class)
-    rho_d, w_tot, w_u = float(table.rho_d[w]), float(table.w[w]), float(table.w_u[w])
-    theta_w = (w_tot - w_u) * rho_d / gi.rho_ice_kg_m3
-    for i, f in df.iterrows():
-        sel = (index == i) & (pf_post == 1) & np.isfinite(alt_post)
-        for code in np.unique(unit[sel]):
-            s = sel & (unit == code)
-            prof = profiles.for_code(int(code))
-            a = alt_post[s].astype(np.float64)
-            if f["kind"] == "pit":
-                integ = prof.window_integrals(a + float(f["depth_m"]), D)
-            else:
-                h = float(f["height_m"])
-                hw = np.clip(h - a, 0.0, D)
-                integ = prof.window_integrals(np.maximum(a - h, 0.0), D - hw)  # the buried ground
-                integ["theta"] = integ["theta"] + hw * theta_w
-                integ["rho_d"] = integ["rho_d"] + hw * rho_d
-                integ["rho_w"] = integ["rho_w"] + hw * rho_d * w_tot
-                integ["soil"][0] = integ["soil"][0] + hw  # waste rock is coarse: gravel rows of GB 50324
-            theta[s] = integ["theta"] / D
-            cls[s] = window_class(integ)
-    volume = np.where(pf_post == 1, theta * D * cell_area, 0.0)
-    return theta.astype(np.float32), volume.astype(np.float32), cls.astype(np.uint8)
+def _apply_block(spec: _Apply, magt_nat, magt_se, alt_nat, dem, lc, unit, block_info=None) -> np.ndarray:
+    """The post-mining layers of one chunk (stacked as :data:`_STACK`, float32)."""
+    _, (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    rows, cols = slice(r0, r1), slice(c0, c1)
+    magt_nat = magt_nat.astype(np.float64)
+    alt_nat = alt_nat.astype(np.float64)
+    dem = dem.astype(np.float64)
+    index = paint_index(spec.footprints, rows, cols)
+    delta = delta_magt_block(spec.footprints, spec.changes, rows, cols, spec.shape, spec.cell, spec.reach_m)
+    infeat = index >= 0
+    delta[~infeat & (np.abs(delta) < NEGLIGIBLE_C)] = 0.0
+    magt = np.where(np.isfinite(magt_nat), magt_nat + delta, np.nan)
+    pf = permafrost_mask_kernel(magt)
+    prob = permafrost_probability_kernel(magt, magt_se)
+    stab = stability_codes(magt, spec.breaks)
+    alt = alt_nat.copy()
+    for i in np.unique(index[infeat]):
+        sel = index == i
+        f = spec.features[i]
+        if i not in spec.changes:
+            continue
+        if f["kind"] == "pit" and f["pit_lake"]:
+            alt[sel] = np.nan
+        elif f["kind"] == "pit":
+            alt[sel] = spec.stefan_at(spec.pit_code, dem[sel] - float(f["depth_m"]))
+        else:
+            alt[sel] = spec.stefan_at(spec.dump_code, dem[sel] + float(f["height_m"]))
+    ring = ~infeat & (delta != 0) & np.isfinite(alt_nat)
+    if ring.any():
+        alt[ring] = spec.ring_alt(lc[ring], dem[ring], alt_nat[ring], magt_nat[ring], delta[ring])
+    alt[pf != 1] = np.nan
+    theta, volume, icls = spec.ice(unit, index, alt, pf, spec.cell * spec.cell)
+    zone = np.zeros(index.shape, dtype=np.uint8)
+    zone[~infeat & (np.abs(delta) > spec.affected_c)] = 3
+    for i in np.unique(index[infeat]):
+        zone[index == i] = 1 if spec.features[i]["kind"] == "pit" else 2
+    with np.errstate(invalid="ignore"):
+        d_alt = alt - alt_nat
+    layers = (magt, pf, prob, stab, alt, theta, volume, icls, magt - magt_nat, d_alt, zone)
+    return np.stack([np.asarray(a).astype(np.float32) for a in layers])
 
 
 def _link_natural(ctx: BuildContext, label: str) -> list[Path]:
@@ -304,98 +392,96 @@ def _link_natural(ctx: BuildContext, label: str) -> list[Path]:
 
 def run_mining_impact(ctx: BuildContext, label: str) -> list[Path]:
     """Run the stage for one epoch (see the module docstring)."""
+    from pfatlas.build.stage_groundice import unit_ice_profiles
+
     year = next(e.year for e in ctx.cfg.epochs if e.label == label)
     nat_dir = ctx.path(label, NATURAL)
-    df, index = epoch_features(ctx, label, year)
-    if df.empty or not (index >= 0).any():
+    feats = epoch_features(ctx, label, year)
+    if feats.empty:
         return _link_natural(ctx, label)
-    nat = {k: read_array(nat_dir / f"{k}.tif") for k in ("magt", "magt_se", "alt")}
-    magt_nat = nat["magt"].astype(np.float64)
-    changes, runs = _runs(ctx, df, index, magt_nat, year)
-    cell = abs(float(ctx.gbox.resolution.x))
-    delta = delta_magt_map(index, changes, cell, ctx.cfg.mining.reach_m)
-    infeat = index >= 0
-    delta[~infeat & (np.abs(delta) < NEGLIGIBLE_C)] = 0.0
-    magt = np.where(np.isfinite(magt_nat), magt_nat + delta, np.nan)
-    pf = permafrost_mask_kernel(magt)
-    prob = permafrost_probability_kernel(magt, nat["magt_se"])
-    stab = stability_codes(magt, ctx.cfg.thermal_stability.breaks)
-
-    dem = read_array(ctx.path("grid", "dem.tif")).astype(np.float64)
-    alt_nat = nat["alt"].astype(np.float64)
-    alt = alt_nat.copy()
+    changes, runs = _runs(ctx, feats, nat_dir / "magt.tif", year)
+    m, clim = ctx.cfg.mining, ctx.cfg.climate
     table = soil_table(ctx)
-    m = ctx.cfg.mining
-    pit_code, dump_code = _soil_code(ctx, table, m.pit_class), _soil_code(ctx, table, m.dump_class)
-    for i, f in df.iterrows():
-        sel = index == i
-        if not sel.any() or i not in changes:
-            continue
-        if f["kind"] == "pit" and bool(f.get("pit_lake", False)):
-            alt[sel] = np.nan
-        elif f["kind"] == "pit":
-            alt[sel] = _stefan_at(ctx, table, pit_code, dem[sel] - float(f["depth_m"]))
-        else:
-            alt[sel] = _stefan_at(ctx, table, dump_code, dem[sel] + float(f["height_m"]))
-    ring = ~infeat & (delta != 0) & np.isfinite(alt_nat)
-    alt[ring] = _ring_alt(ctx, label, table, dem, alt_nat, magt_nat, delta, ring)
-    alt[pf != 1] = np.nan
-    theta, volume, icls = _post_ice(ctx, label, df, index, alt, pf, table)
-    zone = np.zeros(index.shape, dtype=np.uint8)
-    zone[~infeat & (np.abs(delta) > m.affected_threshold_c)] = 3
-    kinds = np.array([1 if k == "pit" else 2 for k in df["kind"]], dtype=np.uint8)
-    zone[infeat] = kinds[index[infeat]]
-    with np.errstate(invalid="ignore"):
-        d_alt = alt - alt_nat
-
+    cell = abs(float(ctx.gbox.resolution.x))
+    spec = _Apply(
+        footprints=feats.footprints,
+        features={int(i): {"kind": str(f["kind"]), "pit_lake": bool(f["kind"] == "pit" and f.get("pit_lake", False)),
+                           "depth_m": f["depth_m"], "height_m": f["height_m"]}
+                  for i, f in feats.table.iterrows()},
+        changes=changes, shape=tuple(ctx.gbox.shape), cell=cell, reach_m=m.reach_m,
+        affected_c=m.affected_threshold_c, breaks=tuple(ctx.cfg.thermal_stability.breaks), table=table,
+        pit_code=_soil_code(ctx, table, m.pit_class), dump_code=_soil_code(ctx, table, m.dump_class),
+        latent_heat=ctx.cfg.active_layer.latent_heat_j_kg,
+        station=(clim.station_elevation_m, clim.station_maat_c, clim.lapse_rate_c_per_km,
+                 clim.station_thawing_index_cdays),
+        amplitude_c=station_amplitude_c(ctx), profiles=unit_ice_profiles(ctx, label)[0],
+        depth_m=ctx.cfg.ground_ice.depth_below_table_m, rho_ice=ctx.cfg.ground_ice.rho_ice_kg_m3,
+    )  # fmt: skip
+    rd = lambda p, **k: read_to_grid(p, ctx.gbox, resampling="nearest", chunks=ctx.chunk, **k)  # noqa: E731
+    grids = [rd(nat_dir / "magt.tif"), rd(nat_dir / "magt_se.tif"), rd(nat_dir / "alt.tif"),
+             rd(ctx.path("grid", "dem.tif")), rd(natural_landcover(ctx, label), dtype="uint8", fill=255),
+             rd(ctx.path("grid", "geomorphology.tif"), dtype="uint8", fill=255)]  # fmt: skip
+    data = [g.data for g in grids]
+    stack = dsa.map_blocks(_apply_block, spec, *data, dtype="float32", new_axis=0,
+                           chunks=((len(_STACK),), *data[0].chunks),
+                           name=f"mining-impact-{label}-{uuid.uuid4().hex}")  # fmt: skip
+    lay = {k: stack[n] for n, k in enumerate(_STACK)}
     g = ctx.gbox
-    wrap = lambda a, name, units: wrap_on_grid(a, g, name, units=units, long_name=name)  # noqa: E731
     how = f"natural layer + axisymmetric heat-conduction runs of the pits and dumps (epoch {label})"
+
+    def layer(name, data, units, description, classes=None):
+        da = wrap_on_grid(
+            data if classes is None else data.astype("uint8"), g, name, units=units, long_name=name
+        )
+        return Layer(da, ctx.path(label, f"{name}.tif"), units, description, classes=classes, tags=ctx.tags)
+
     layers = [
-        Layer(wrap(magt.astype(np.float32), "magt", "degC"), ctx.path(label, "magt.tif"), "degC",
+        layer("magt", lay["magt"], "degC",
               f"mean annual ground temperature at the depth of zero annual amplitude, {how}"),
-        Layer(wrap(nat["magt_se"], "magt_se", "degC"), ctx.path(label, "magt_se.tif"), "degC",
-              f"standard error of the natural MAGT (epoch {label})"),
-        Layer(wrap(pf, "permafrost", "class"), ctx.path(label, "permafrost.tif"), "class",
-              f"permafrost where MAGT < 0 degC, {how}", classes=list(PERMAFROST_CLASSES)),
-        Layer(wrap(prob, "permafrost_probability", "1"), ctx.path(label, "permafrost_probability.tif"), "1",
-              f"P(MAGT < 0), {how}"),
-        Layer(wrap(stab, "thermal_stability", "class"), ctx.path(label, "thermal_stability.tif"), "class",
-              f"thermal stability (Cheng 1984), {how}", classes=stability_class_info()),
-        Layer(wrap(alt.astype(np.float32), "alt", "m"), ctx.path(label, "alt.tif"), "m",
-              f"active-layer thickness, Stefan, mined ground at its new surface, {how}"),
-        Layer(wrap(theta, "ground_ice", "m3 m-3"), ctx.path(label, "ground_ice.tif"), "m3 m-3",
+        layer("magt_se", data[1], "degC", f"standard error of the natural MAGT (epoch {label})"),
+        layer("permafrost", lay["permafrost"], "class", f"permafrost where MAGT < 0 degC, {how}",
+              list(PERMAFROST_CLASSES)),
+        layer("permafrost_probability", lay["permafrost_probability"], "1", f"P(MAGT < 0), {how}"),
+        layer("thermal_stability", lay["thermal_stability"], "class", f"thermal stability (Cheng 1984), {how}",
+              stability_class_info()),
+        layer("alt", lay["alt"], "m", f"active-layer thickness, Stefan, mined ground at its new surface, {how}"),
+        layer("ground_ice", lay["ground_ice"], "m3 m-3",
               f"mean volumetric ice content, ALT to ALT + {ctx.cfg.ground_ice.depth_below_table_m:g} m, {how}"),
-        Layer(wrap(volume, "ice_volume", "m3"), ctx.path(label, "ice_volume.tif"), "m3",
-              f"ground-ice volume per cell, {how}"),
-        Layer(wrap(icls, "ice_class", "class"), ctx.path(label, "ice_class.tif"), "class",
-              f"ice-content class after GB 50324-2014, {how}",
-              classes=_ice_classes()),
-        Layer(wrap((magt - magt_nat).astype(np.float32), "mining_delta_magt", "degC"),
-              ctx.path(label, "mining_delta_magt.tif"), "degC", f"MAGT change by mining, {how}"),
-        Layer(wrap(d_alt.astype(np.float32), "mining_delta_alt", "m"), ctx.path(label, "mining_delta_alt.tif"),
-              "m", f"ALT change by mining (NaN where ALT is undefined before or after), {how}"),
-        Layer(wrap(zone, "mining_zone", "class"), ctx.path(label, "mining_zone.tif"), "class",
+        layer("ice_volume", lay["ice_volume"], "m3", f"ground-ice volume per cell, {how}"),
+        layer("ice_class", lay["ice_class"], "class", f"ice-content class after GB 50324-2014, {how}",
+              _ice_classes()),
+        layer("mining_delta_magt", lay["mining_delta_magt"], "degC", f"MAGT change by mining, {how}"),
+        layer("mining_delta_alt", lay["mining_delta_alt"], "m",
+              f"ALT change by mining (NaN where ALT is undefined before or after), {how}"),
+        layer("mining_zone", lay["mining_zone"], "class",
               f"mining zone: pit, dump, ring where |delta MAGT| > {m.affected_threshold_c:g} degC (epoch {label})",
-              classes=list(ZONES)),
+              list(ZONES)),
     ]  # fmt: skip
-    layers = [
-        Layer(ly.data, ly.path, ly.units, ly.description, classes=ly.classes, tags=ctx.tags) for ly in layers
-    ]
     written = write_cogs(layers, gbox=g)
     syn = ctx.cfg.area.synthetic
     written.append(write_table(runs, ctx.path("tables", f"mining_runs_{label}.csv"), synthetic=syn))
-    val, metrics = _validation(ctx, label, year, magt, alt, magt_nat, nat["alt"])
+    val, metrics = _validation(ctx, label, year)
     written.append(write_table(val, ctx.path("tables", f"mining_validation_{label}.csv"), synthetic=syn))
     cell_km2 = cell * cell / 1e6
+    zones = class_counts(ctx.path(label, "mining_zone.tif"))
     metrics.update({
         "epoch": label, "synthetic": syn, "features": int(len(runs)),
-        "pit_km2": float((zone == 1).sum() * cell_km2), "dump_km2": float((zone == 2).sum() * cell_km2),
-        "ring_km2": float((zone == 3).sum() * cell_km2),
-        "permafrost_lost_km2": float(((pf != 1) & (np.nan_to_num(magt_nat, nan=1.0) < 0)).sum() * cell_km2),
+        "pit_km2": zones.get(1, 0) * cell_km2, "dump_km2": zones.get(2, 0) * cell_km2,
+        "ring_km2": zones.get(3, 0) * cell_km2,
+        "permafrost_lost_km2": _permafrost_lost(ctx.path(label, "permafrost.tif"), nat_dir / "magt.tif") * cell_km2,
     })  # fmt: skip
     written.append(write_json(metrics, ctx.path("tables", f"metrics_mining_{label}.json")))
     return written
+
+
+def _permafrost_lost(permafrost: Path, magt_natural: Path) -> int:
+    """Cells with natural MAGT < 0 that are no longer permafrost, counted tile by tile."""
+    n = 0
+    with rasterio.open(permafrost) as pf, rasterio.open(magt_natural) as mg:
+        for _, win in pf.block_windows(1):
+            nat = mg.read(1, window=win)
+            n += int(((pf.read(1, window=win) != 1) & (np.nan_to_num(nat, nan=1.0) < 0)).sum())
+    return n
 
 
 def _ice_classes():
@@ -404,7 +490,7 @@ def _ice_classes():
     return ice_class_infos()
 
 
-def _validation(ctx, label, year, magt, alt, magt_nat, alt_nat) -> tuple[pd.DataFrame, dict]:
+def _validation(ctx, label, year) -> tuple[pd.DataFrame, dict]:
     """Observed vs simulated at the boreholes in mined ground of the epoch's year."""
     frames = []
     for name in ("boreholes.csv", "boreholes_validation.csv"):
@@ -418,7 +504,8 @@ def _validation(ctx, label, year, magt, alt, magt_nat, alt_nat) -> tuple[pd.Data
     bh = pd.concat(frames, ignore_index=True)
     bh = bh[(bh["setting"] != "natural") & (bh["year"] == year)]
     r, c = bh["row"].to_numpy(int), bh["col"].to_numpy(int)
-    sim, natv, asim = magt[r, c], magt_nat[r, c], alt[r, c]
+    at = lambda *p: sample_points(ctx.path(*p), r, c)  # noqa: E731
+    sim, natv, asim = at(label, "magt.tif"), at(label, NATURAL, "magt.tif"), at(label, "alt.tif")
     obs = bh["magt_c"].to_numpy(float)
     aobs = bh["alt_m"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -471,16 +558,11 @@ def stages(ctx: BuildContext) -> list[Stage]:
     return out
 
 
-def _mined_cells(ctx: BuildContext, label: str, lc: np.ndarray) -> np.ndarray:
-    """Cells of epoch ``label`` that are mined: inside its acting features or of a pit/dump class."""
-    year = next(e.year for e in ctx.cfg.epochs if e.label == label)
-    _, index = epoch_features(ctx, label, year)
+def _mined_codes(ctx: BuildContext) -> list[int]:
+    """Codes of the pit and dump classes that the config's land cover has."""
     codes = {c.name.strip().lower(): c.code for c in ctx.cfg.landcover.classes}
-    mined = index >= 0
-    for name in (ctx.cfg.mining.pit_class, ctx.cfg.mining.dump_class):
-        if name.strip().lower() in codes:
-            mined |= lc == codes[name.strip().lower()]
-    return mined & (lc != 255)
+    names = (ctx.cfg.mining.pit_class, ctx.cfg.mining.dump_class)
+    return [codes[n.strip().lower()] for n in names if n.strip().lower() in codes]
 
 
 def _earlier_epochs(ctx: BuildContext, label: str) -> list[str]:
@@ -489,43 +571,80 @@ def _earlier_epochs(ctx: BuildContext, label: str) -> list[str]:
     return [e.label for e in sorted(ctx.cfg.epochs, key=lambda e: -e.year) if e.year < year]
 
 
+def _natural_block(epochs, codes, shape, halo, block_info=None) -> np.ndarray:
+    """Natural land cover of one chunk; ``epochs`` = [(land-cover path, footprints)], this epoch
+    first, then the earlier ones, most recent first. The nearest unmined cell is looked for within
+    ``halo`` cells of the chunk; a cell with none that near keeps its class."""
+    (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    rows, cols = (
+        slice(max(r0 - halo, 0), min(r1 + halo, shape[0])),
+        slice(max(c0 - halo, 0), min(c1 + halo, shape[1])),
+    )
+    core = (slice(r0 - rows.start, r1 - rows.start), slice(c0 - cols.start, c1 - cols.start))
+
+    def mined_of(path, fps, rs, cs):
+        lc = read_window(path, rs, cs, dtype="uint8")
+        return lc, ((paint_index(fps, rs, cs) >= 0) | np.isin(lc, codes)) & (lc != 255)
+
+    lc, mined = mined_of(*epochs[0], rows, cols)
+    out = lc[core].copy()
+    todo = mined[core].copy()
+    for path, fps in epochs[1:]:
+        if not todo.any():
+            break
+        lc_e, mined_e = mined_of(path, fps, slice(r0, r1), slice(c0, c1))
+        ok = todo & (lc_e != 255) & ~mined_e
+        out[ok] = lc_e[ok]
+        todo &= ~ok
+    if todo.any():
+        blocked = mined | (lc == 255)
+        if not blocked.all():
+            dist, (ni, nj) = ndimage.distance_transform_edt(
+                blocked, return_distances=True, return_indices=True
+            )
+            near = todo & (dist[core] <= halo)
+            out[near] = lc[ni[core][near], nj[core][near]]
+    return out
+
+
 def run_natural_landcover(ctx: BuildContext, label: str) -> list[Path]:
     """The epoch's land cover without its mines.
 
     A mined cell (inside a feature acting in the epoch, or of the pit or dump class) takes the class
     it had in the most recent earlier epoch where it was not mined -- the ground as last seen before
-    mining -- and otherwise the class of the nearest unmined cell of this epoch.
+    mining -- and otherwise the class of the nearest unmined cell of this epoch within
+    ``NEAREST_M``; a cell with none that near keeps its class (with a warning). Computed chunk by
+    chunk, each reading its own windows.
     """
     from pfatlas.io.raster import read_class_names as names_of
 
     src = ctx.path(label, "landcover.tif")
-    lc = read_array(src)
-    mined = _mined_cells(ctx, label, lc)
-    out = lc.copy()
-    todo = mined.copy()
-    seen = 0
-    for earlier in _earlier_epochs(ctx, label):
-        if not todo.any():
-            break
-        lc_e = read_array(ctx.path(earlier, "landcover.tif"))
-        ok = todo & (lc_e != 255) & ~_mined_cells(ctx, earlier, lc_e)
-        out[ok] = lc_e[ok]
-        todo &= ~ok
-        seen += int(ok.sum())
-    if todo.any() and not mined.all():
-        near = ndimage.distance_transform_edt(
-            mined | (lc == 255), return_distances=False, return_indices=True
-        )
-        out[todo] = lc[near[0][todo], near[1][todo]]
+    year = {e.label: e.year for e in ctx.cfg.epochs}
+    epochs = [(src, epoch_features(ctx, label, year[label]).footprints)]
+    epochs += [(ctx.path(e, "landcover.tif"), epoch_features(ctx, e, year[e]).footprints)
+               for e in _earlier_epochs(ctx, label)]  # fmt: skip
+    cell = abs(float(ctx.gbox.resolution.x))
+    halo = int(np.ceil(NEAREST_M / cell))
+    ny, nx = ctx.gbox.shape
+    codes = _mined_codes(ctx)
+    data = dsa.map_blocks(_natural_block, epochs, codes, (ny, nx), halo, dtype="uint8",
+                          chunks=(_split(ny, ctx.chunk), _split(nx, ctx.chunk)), meta=np.array((), dtype="uint8"),
+                          name=f"natural-landcover-{label}-{uuid.uuid4().hex}")  # fmt: skip
     names = names_of(src)
     info = [ClassInfo(c.code, c.name, c.rgb) for c in ctx.cfg.landcover.classes if c.code in names]
     how = (
-        f"land cover without the mines, epoch {label}: mined cells as in the last earlier epoch "
-        f"before mining ({seen} cells), else the nearest unmined class ({int(todo.sum())} cells)"
+        f"land cover without the mines, epoch {label}: mined cells as in the last earlier epoch before "
+        f"mining, else the nearest unmined class within {NEAREST_M:g} m"
     )
-    da = wrap_on_grid(out, ctx.gbox, "landcover", units="class", long_name="landcover")
-    return write_cogs([Layer(da, natural_landcover(ctx, label), "class", how, classes=info, tags=ctx.tags)],
-                      gbox=ctx.gbox)  # fmt: skip
+    da = wrap_on_grid(data, ctx.gbox, "landcover", units="class", long_name="landcover")
+    out = write_cogs([Layer(da, natural_landcover(ctx, label), "class", how, classes=info, tags=ctx.tags)],
+                     gbox=ctx.gbox)  # fmt: skip
+    left = sum(n for c, n in class_counts(out[0]).items() if c in codes)
+    if left:
+        warnings.warn(f"epoch '{label}': {left} mined cell(s) have no unmined cell within {NEAREST_M:g} m and "
+                      "no earlier unmined epoch: they keep their pit/dump class in the natural land cover",
+                      PfatlasWarning, stacklevel=2)  # fmt: skip
+    return out
 
 
 def natural_landcover_stages(ctx: BuildContext) -> list[Stage]:

@@ -90,18 +90,15 @@ def _run_terrain(ctx: BuildContext) -> list[Path]:
 
 
 def _run_geomorphology(ctx: BuildContext) -> list[Path]:
-    import numpy as np
 
     from pfatlas.grid import wrap_on_grid
     from pfatlas.io.vectors import rasterize_units, read_geomorphology
 
     gdf = read_geomorphology(ctx.cfg.inputs.geomorphology, ctx.gbox)
-    codes, names = rasterize_units(gdf, ctx.gbox)
+    codes, names = rasterize_units(gdf, ctx.gbox, chunks=ctx.chunk)
     palette = _palette(len(names))
     classes = [ClassInfo(i, n, palette[i]) for i, n in enumerate(names)]
-    da = wrap_on_grid(
-        np.asarray(codes, dtype="uint8"), ctx.gbox, "geomorphology", units="class", long_name="unit"
-    )
+    da = wrap_on_grid(codes, ctx.gbox, "geomorphology", units="class", long_name="unit")
     return [
         write_cog(
             da,

@@ -311,6 +311,19 @@ def read_array(path: str | Path, band: int = 1) -> np.ndarray:
         return src.read(band)
 
 
+def read_window(
+    path: str | Path, rows: slice, cols: slice, *, band: int = 1, dtype: str = "float64"
+) -> np.ndarray:
+    """The grid window ``rows, cols`` of one band of a raster on its own grid, as ``dtype``; for
+    float dtypes nodata becomes NaN (class layers keep their nodata code)."""
+    with rasterio.open(path) as src:
+        win = rasterio.windows.Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        data = src.read(band, window=win, masked=np.issubdtype(np.dtype(dtype), np.floating))
+    if isinstance(data, np.ma.MaskedArray):
+        return data.astype(dtype).filled(np.nan)
+    return data.astype(dtype, copy=False)
+
+
 def read_class_names(path: str | Path) -> dict[int, str]:
     """Class code -> name of a class layer written by :func:`pfatlas.io.cog.write_cog`."""
     import json

@@ -28,6 +28,7 @@ import pyogrio.errors
 import shapely
 from odc.geo.geobox import GeoBox
 from pyproj import CRS
+from rasterio import Affine
 from rasterio.features import rasterize
 
 from pfatlas.errors import CoverageError, CRSError, InputError, MissingInputError, PfatlasWarning
@@ -398,7 +399,7 @@ def read_geomorphology(path: str | Path, gbox: GeoBox, *, layer: str | None = No
 
 
 def rasterize_units(
-    gdf: gpd.GeoDataFrame, gbox: GeoBox, column: str = "unit"
+    gdf: gpd.GeoDataFrame, gbox: GeoBox, column: str = "unit", *, chunks: int | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """Burn polygon units onto the grid.
 
@@ -410,10 +411,13 @@ def rasterize_units(
         Target grid.
     column
         Attribute holding the unit name.
+    chunks
+        If given, ``codes`` is a lazy dask array of chunks of this edge [cells], each burning only
+        the polygons that reach it (the same cells as a burn of the whole grid).
 
     Returns
     -------
-    codes : numpy.ndarray
+    codes : numpy.ndarray or dask.array.Array
         uint8 array of ``gbox.shape``: code ``k`` is ``names[k]``, 255 where no polygon covers the
         cell centre. Where polygons overlap the later feature wins.
     names : list of str
@@ -433,7 +437,33 @@ def rasterize_units(
         else gdf
     )
     shapes = [(g, code[str(u)]) for g, u in zip(gdf.geometry, gdf[column], strict=True) if g is not None]
-    return _burn(shapes, gbox), names
+    if chunks is None:
+        return _burn(shapes, gbox), names
+    return _burn_lazy(shapes, gbox, chunks), names
+
+
+def _burn_block(shapes: list, bounds: np.ndarray, affine, block_info=None) -> np.ndarray:
+    (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    t = affine * Affine.translation(c0, r0)
+    x0, y1 = t * (0, 0)
+    x1, y0 = t * (c1 - c0, r1 - r0)
+    x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+    near = (bounds[:, 0] <= x1) & (bounds[:, 2] >= x0) & (bounds[:, 1] <= y1) & (bounds[:, 3] >= y0)
+    mine = [shapes[i] for i in np.flatnonzero(near)]  # in the original order: later still wins
+    if not mine:
+        return np.full((r1 - r0, c1 - c0), NODATA_CLASS, dtype=np.uint8)
+    return rasterize(mine, out_shape=(r1 - r0, c1 - c0), transform=t, fill=NODATA_CLASS, dtype="uint8")
+
+
+def _burn_lazy(shapes: list, gbox: GeoBox, chunks: int):
+    """:func:`_burn` as a dask array, one burn per chunk of the polygons whose bounds reach it."""
+    import dask.array as dsa
+
+    ny, nx = gbox.shape
+    split = lambda n: (chunks,) * (n // chunks) + ((n % chunks,) if n % chunks else ())  # noqa: E731
+    bounds = np.array([g.bounds for g, _ in shapes], dtype=np.float64).reshape(-1, 4)
+    return dsa.map_blocks(_burn_block, shapes, bounds, gbox.affine, chunks=(split(ny), split(nx)),
+                          dtype="uint8", meta=np.array((), dtype="uint8"))  # fmt: skip
 
 
 def _burn(shapes: list, gbox: GeoBox) -> np.ndarray:
