@@ -66,6 +66,27 @@ def test_chunking_does_not_change_result(tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def test_chunking_does_not_change_a_warp_across_crs(tmp_path, monkeypatch):
+    """A lon/lat field warped onto the UTM grid: GDAL's approximate transformer and kernel scale
+    are per warped window, so the warp is done on a fixed block grid and any chunking agrees."""
+    import pfatlas.io.raster as raster
+
+    monkeypatch.setattr(raster, "WARP_BLOCK", 64)  # several blocks on this small grid
+    p = tmp_path / "geo.tif"
+    lon = 98.95 + (np.arange(600) + 0.5) * 0.0003
+    lat = 38.11 - (np.arange(400) + 0.5) * 0.0003
+    field = 4000.0 + 300.0 * np.sin(lon[None, :] * 300.0) * np.cos(lat[:, None] * 170.0)
+    with rasterio.open(
+        p, "w", driver="GTiff", width=600, height=400, count=1, dtype="float32", crs="EPSG:4326",
+        transform=from_origin(98.95, 38.11, 0.0003, 0.0003),
+    ) as dst:  # fmt: skip
+        dst.write(field.astype("float32"), 1)
+    reads = [read_to_grid(p, GRID, chunks=c).values for c in (29, 77, 1024)]
+    assert np.isfinite(reads[0]).all() and reads[0].std() > 50.0  # a real, varying field
+    for other in reads[1:]:
+        np.testing.assert_array_equal(reads[0], other)
+
+
 def test_geographic_source_is_warped(tmp_path):
     # A constant field in EPSG:4326 covering the area reads as that constant everywhere.
     p = tmp_path / "geo.tif"

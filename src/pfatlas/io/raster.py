@@ -28,6 +28,7 @@ from pfatlas.grid import grid_coords
 __all__ = ["RasterInfo", "raster_info", "read_to_grid", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 1024
+WARP_BLOCK = 512  # [cells] inputs in another CRS are warped on this fixed block grid of the target grid
 
 
 @dataclass(frozen=True)
@@ -228,12 +229,28 @@ def read_to_grid(
     a = gbox.affine
     token = tokenize(str(path), band, crs_wkt, tuple(a), ny, nx, resampling, dtype, fill, src_nodata, chunks)
 
-    def block(block_info=None):
-        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    same_crs = info.crs == gbox.crs
+
+    def warp(r0, r1, c0, c1):
         t = a @ rasterio.Affine.translation(c0, r0)
         return _warp_block(
             str(path), band, crs_wkt, tuple(t)[:6], (r1 - r0, c1 - c0), resampling, dtype, fill, src_nodata
         )
+
+    def block(block_info=None):
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        if same_crs:  # an affine mapping: GDAL warps each cell exactly, whatever the window
+            return warp(r0, r1, c0, c1)
+        # across CRSs GDAL approximates the transformation along each window's rows and sets its
+        # kernel scale per window: warp the fixed blocks of the grid that meet the chunk, so that
+        # a cell's value never depends on the chunking
+        out = np.empty((r1 - r0, c1 - c0), dtype=dtype)
+        for br in range(r0 - r0 % WARP_BLOCK, r1, WARP_BLOCK):
+            for bc in range(c0 - c0 % WARP_BLOCK, c1, WARP_BLOCK):
+                b = warp(br, min(br + WARP_BLOCK, ny), bc, min(bc + WARP_BLOCK, nx))
+                ra, rb, ca, cb = max(br, r0), min(br + WARP_BLOCK, r1), max(bc, c0), min(bc + WARP_BLOCK, c1)
+                out[ra - r0 : rb - r0, ca - c0 : cb - c0] = b[ra - br : rb - br, ca - bc : cb - bc]
+        return out
 
     data = dsa.map_blocks(
         block,
