@@ -19,8 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _child import measure_pfatlas, run_pfatlas
-from _provenance import fmt, stage_figures
+from _provenance import print_stages, rerun_stages
 from _record import add_json_option, save
 
 STAGES = ("landcover", "magt", "active_layer", "ground_ice")
@@ -35,21 +34,11 @@ def main() -> None:
     add_json_option(ap)
     args = ap.parse_args()
     out = args.out
-    if not (out / "inputs" / "config.toml").exists():
-        print(f"making the demo in {out} first ...", flush=True)
-        run_pfatlas(["-q", "demo", str(out), "--size", args.size])
-    state = out / ".pfatlas" / "state"
-    for name in STAGES:
-        (state / f"{name}__{args.epoch}.json").unlink(missing_ok=True)
-    run = measure_pfatlas(["-q", "build", str(out / "inputs" / "config.toml"), "--out", str(out)])
-    ran = stage_figures(out)
+    run, ran = rerun_stages(out, args.size, [f"{name}__{args.epoch}.json" for name in STAGES])
     # the atlas stage follows any change of its layers: shown, but not part of stages 4-9
     total = sum(s["seconds"] for s in ran if s["name"].split("/")[0] in STAGES)
     print(f"stages 4-9 of epoch {args.epoch} in {out}")
-    print(f"{'stage':<28}{'seconds':>9}{'M cells/s':>11}{'peak [GB]':>11}")
-    for s in ran:
-        mcps = None if s["cells_per_s"] is None else s["cells_per_s"] / 1e6
-        print(f"{s['name']:<28}{s['seconds']:>9.1f}{fmt(mcps, '.3f', 11)}{fmt(s['peak_rss_gb'], '.2f', 11)}")
+    print_stages(ran)
     print(f"{'total of stages 4-9':<28}{total:>9.1f}   (target: {TARGET_S:.0f} s at full size)")
     print(f"peak resident memory of the build process: {run.peak_gb:.2f} GB")
     print()

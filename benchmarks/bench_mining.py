@@ -20,8 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from _child import measure_pfatlas, run_pfatlas
-from _provenance import fmt, stage_figures
+from _provenance import print_stages, rerun_stages
 from _record import add_json_option, save
 
 TARGET_S = 60.0  # issue 4: the mining stage of the whole demo area
@@ -52,19 +51,8 @@ def main() -> None:
     add_json_option(ap)
     args = ap.parse_args()
     out = args.out
-    if not (out / "inputs" / "config.toml").exists():
-        print(f"making the demo in {out} first ...", flush=True)
-        run_pfatlas(["-q", "demo", str(out), "--size", args.size])
-    state = out / ".pfatlas" / "state"
-    (state / f"mining_impact__{args.epoch}.json").unlink(missing_ok=True)
-    for p in state.glob("change__*.json"):
-        p.unlink()
-    run = measure_pfatlas(["-q", "build", str(out / "inputs" / "config.toml"), "--out", str(out)])
-    ran = stage_figures(out)
-    print(f"{'stage':<28}{'seconds':>9}{'M cells/s':>11}{'peak [GB]':>11}")
-    for s in ran:
-        mcps = None if s["cells_per_s"] is None else s["cells_per_s"] / 1e6
-        print(f"{s['name']:<28}{s['seconds']:>9.1f}{fmt(mcps, '.3f', 11)}{fmt(s['peak_rss_gb'], '.2f', 11)}")
+    run, ran = rerun_stages(out, args.size, [f"mining_impact__{args.epoch}.json", "change__*.json"])
+    print_stages(ran)
     print(f"peak resident memory of the build process: {run.peak_gb:.2f} GB "
           f"(target: mining stage <= {TARGET_S:.0f} s)")  # fmt: skip
     m = json.loads((out / "tables" / f"metrics_mining_{args.epoch}.json").read_text())
