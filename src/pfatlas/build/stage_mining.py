@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 import dask.array as dsa
 import numpy as np
 import pandas as pd
@@ -324,7 +325,7 @@ _STACK = ("magt", "permafrost", "permafrost_probability", "thermal_stability", "
           "ice_volume", "ice_class", "mining_delta_magt", "mining_delta_alt", "mining_zone")  # fmt: skip
 
 
-def _apply_block(spec: _Apply, magt_nat, magt_se, alt_nat, dem, lc, unit, block_info=None) -> np.ndarray:
+def _apply_block(magt_nat, magt_se, alt_nat, dem, lc, unit, spec: _Apply, block_info=None) -> np.ndarray:
     """The post-mining layers of one chunk (stacked as :data:`_STACK`, float32)."""
     _, (r0, r1), (c0, c1) = block_info[None]["array-location"]
     rows, cols = slice(r0, r1), slice(c0, c1)
@@ -422,9 +423,15 @@ def run_mining_impact(ctx: BuildContext, label: str) -> list[Path]:
              rd(ctx.path("grid", "dem.tif")), rd(natural_landcover(ctx, label), dtype="uint8", fill=255),
              rd(ctx.path("grid", "geomorphology.tif"), dtype="uint8", fill=255)]  # fmt: skip
     data = [g.data for g in grids]
-    stack = dsa.map_blocks(_apply_block, spec, *data, dtype="float32", new_axis=0,
-                           chunks=((len(_STACK),), *data[0].chunks),
-                           name=f"mining-impact-{label}-{uuid.uuid4().hex}")  # fmt: skip
+    stack = dsa.map_blocks(
+        _apply_block,
+        *data,
+        spec=dask.delayed(spec, pure=True),  # one key: a cluster ships it to each worker once
+        dtype="float32",
+        new_axis=0,
+        chunks=((len(_STACK),), *data[0].chunks),
+        name=f"mining-impact-{label}-{uuid.uuid4().hex}",
+    )
     lay = {k: stack[n] for n, k in enumerate(_STACK)}
     g = ctx.gbox
     how = f"natural layer + axisymmetric heat-conduction runs of the pits and dumps (epoch {label})"

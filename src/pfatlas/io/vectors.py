@@ -17,6 +17,7 @@ Attribute names are matched case-insensitively (Shapefile tools often upper-case
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from pathlib import Path
 
@@ -442,9 +443,12 @@ def rasterize_units(
     return _burn_lazy(shapes, gbox, chunks), names
 
 
-def _burn_block(shapes: list, bounds: np.ndarray, affine, block_info=None) -> np.ndarray:
+_BURN_LOCK = threading.Lock()
+
+
+def _burn_block(shapes: list, bounds: np.ndarray, affine: tuple, block_info=None) -> np.ndarray:
     (r0, r1), (c0, c1) = block_info[None]["array-location"]
-    t = affine * Affine.translation(c0, r0)
+    t = Affine(*affine) * Affine.translation(c0, r0)
     x0, y1 = t * (0, 0)
     x1, y0 = t * (c1 - c0, r1 - r0)
     x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
@@ -452,7 +456,10 @@ def _burn_block(shapes: list, bounds: np.ndarray, affine, block_info=None) -> np
     mine = [shapes[i] for i in np.flatnonzero(near)]  # in the original order: later still wins
     if not mine:
         return np.full((r1 - r0, c1 - c0), NODATA_CLASS, dtype=np.uint8)
-    return rasterize(mine, out_shape=(r1 - r0, c1 - c0), transform=t, fill=NODATA_CLASS, dtype="uint8")
+    # rasterio burns into a numpy array through a dataset whose creation silences a warning with
+    # catch_warnings, which is process-global: two threads doing it at once can let it escape
+    with _BURN_LOCK:
+        return rasterize(mine, out_shape=(r1 - r0, c1 - c0), transform=t, fill=NODATA_CLASS, dtype="uint8")
 
 
 def _burn_lazy(shapes: list, gbox: GeoBox, chunks: int):
@@ -462,7 +469,8 @@ def _burn_lazy(shapes: list, gbox: GeoBox, chunks: int):
     ny, nx = gbox.shape
     split = lambda n: (chunks,) * (n // chunks) + ((n % chunks,) if n % chunks else ())  # noqa: E731
     bounds = np.array([g.bounds for g, _ in shapes], dtype=np.float64).reshape(-1, 4)
-    return dsa.map_blocks(_burn_block, shapes, bounds, gbox.affine, chunks=(split(ny), split(nx)),
+    # the transform as plain numbers: dask would take an Affine (a namedtuple) apart
+    return dsa.map_blocks(_burn_block, shapes, bounds, list(gbox.affine)[:6], chunks=(split(ny), split(nx)),
                           dtype="uint8", meta=np.array((), dtype="uint8"))  # fmt: skip
 
 

@@ -22,6 +22,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import dask
 import dask.array as dsa
 import numpy as np
 import xarray as xr
@@ -311,7 +312,8 @@ def classify(stack: xr.DataArray, model: LandCoverModel) -> xr.Dataset:
         out = dsa.map_blocks(
             _predict_block,
             data,
-            model=model,
+            # one key in the graph: a cluster ships the forest to each worker once, not with each task
+            model=dask.delayed(model, pure=True),
             dtype=np.float32,
             chunks=((2,), *data.chunks[1:]),
             meta=np.array((), dtype=np.float32).reshape((0, 0, 0)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import dask
 import dask.array as dsa
 import numpy as np
 import xarray as xr
@@ -131,13 +132,15 @@ def predict_magt(
             for a in arrays
         ]
 
-        def block(d, s, a, lc, block_info=None):
+        def block(d, s, a, lc, model, block_info=None):
             (r0, _), (c0, _) = block_info[0]["array-location"]
-            return _predict_block(d, s, a, lc, row0=r0, col0=c0, **kw)
+            return _predict_block(d, s, a, lc, row0=r0, col0=c0, **{**kw, "model": model})
 
         out = dsa.map_blocks(
             block,
             *arrays,
+            # one key in the graph: a cluster ships the model to each worker once, not with each task
+            model=dask.delayed(model, pure=True),
             new_axis=0,
             chunks=((2,), *ref.chunks),
             dtype=np.float32,
