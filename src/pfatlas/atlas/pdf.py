@@ -31,6 +31,7 @@ import pandas as pd
 
 from pfatlas.atlas.cartography import cjk_font, display_name, plot_rc
 from pfatlas.atlas.plates import PAGE_IN, _graticule, atlas_meta, plate_index, render_plates
+from pfatlas.atlas.readers import count_valid
 from pfatlas.errors import InputError
 
 __all__ = ["write_atlas_pdf", "PDF_FILE"]
@@ -451,13 +452,10 @@ def _deg(v: float, pos: str, neg: str) -> str:
 
 def _study_facts(out: Path, meta: dict) -> list[tuple[str, str]]:
     """(label, text) facts of the study-area page."""
-    import rasterio
-
     cfg = meta["config"]
     (ny, nx), t = meta["shape"], meta["transform"]
     lon0, lon1, lat0, lat1 = _graticule(meta)[0]["lonlat"]  # of the densified grid outline
-    with rasterio.open(out / "grid" / "dem.tif") as src:
-        dem = src.read(1, masked=True)
+    mapped = count_valid(out / "grid" / "dem.tif")  # cells with an elevation, window by window
     cell = abs(t[0] * t[4])
     facts = [
         ("Area", meta["area"] + ("  —  SYNTHETIC data, not real observations" if meta["synthetic"] else ""))
@@ -471,7 +469,7 @@ def _study_facts(out: Path, meta: dict) -> list[tuple[str, str]]:
                                f"{_deg(lat0, 'N', 'S')} – {_deg(lat1, 'N', 'S')} (WGS 84)"),
         ("Grid", f"{meta['crs_name']}" + (f" (EPSG:{meta['epsg']})" if meta["epsg"] else "")
                  + f", {nx} x {ny} cells of {abs(t[0]):g} m, north up"),
-        ("Area of the grid", f"{nx * ny * cell / 1e6:,.1f} km², of which {int(dem.count()) * cell / 1e6:,.1f} km² "
+        ("Area of the grid", f"{nx * ny * cell / 1e6:,.1f} km², of which {mapped * cell / 1e6:,.1f} km² "
                              "have an elevation (mapped)".replace(",", " ")),
     ]  # fmt: skip
     eps = [e for e in cfg.get("epochs", []) if "label" in e]

@@ -17,7 +17,8 @@ azimuth 315 deg, altitude 45 deg (:class:`matplotlib.colors.LightSource` directi
 so flat ground shows exactly the legend colour; slopes facing the light are lightened and slopes
 facing away darkened in proportion (:func:`pfatlas.atlas.cartography.shade`). Rasters are read at
 the size the map is drawn (GDAL picks the COG overview), never at more cells than the plate has
-pixels.
+pixels; the class counts of the legends and the outlines of pits and dumps are read window by window
+(:mod:`pfatlas.atlas.readers`), so no plate holds a whole layer.
 
 Drawing uses :class:`matplotlib.figure.Figure` with the Agg canvas inside
 :func:`matplotlib.rc_context`, so no global Matplotlib state changes; plates are drawn in a pool of
@@ -50,6 +51,7 @@ from pfatlas.atlas.cartography import (
     plot_rc,
     shade,
 )
+from pfatlas.atlas.readers import class_outlines, read_windows
 from pfatlas.atlas.style import STYLE_FILE, LayerStyle, colorize, load_styles, resolve_styles
 from pfatlas.errors import InputError, MissingInputError
 
@@ -215,22 +217,17 @@ class _Context:
 
 
 def _counts(path: Path) -> dict[int, int]:
-    with rasterio.open(path) as src:
-        n = np.zeros(256, dtype=np.int64)
-        for _, win in src.block_windows(1):
-            n += np.bincount(src.read(1, window=win).ravel(), minlength=256)
+    """Cells per class code of a uint8 layer (255, nodata, left out), read window by window."""
+    n = np.zeros(256, dtype=np.int64)
+    for _, a in read_windows(path):
+        n += np.bincount(a.ravel(), minlength=256)
     return {int(c): int(n[c]) for c in np.flatnonzero(n) if c != 255}
 
 
 def _outlines(zone: Path) -> dict[int, list[np.ndarray]]:
-    from rasterio.features import shapes
-
-    with rasterio.open(zone) as src:
-        z = src.read(1)
-        rings: dict[int, list[np.ndarray]] = {1: [], 2: []}
-        for geom, code in shapes(z, mask=(z == 1) | (z == 2), transform=src.transform):
-            rings[int(code)] += [np.asarray(r, dtype="float64") for r in geom["coordinates"]]
-    return rings
+    """Rings of the pits (1) and dumps (2) of a mining-zone raster, read window by window."""
+    polygons = class_outlines(zone, (1, 2))
+    return {code: [ring for poly in polys for ring in poly] for code, polys in polygons.items()}
 
 
 def _boreholes(out: Path) -> dict | None:

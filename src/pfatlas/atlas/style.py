@@ -134,26 +134,31 @@ def _nice_step(x: float) -> float:
     return next(s * p for s in (1.0, 2.0, 2.5, 5.0, 10.0) if s * p >= x * (1 - 1e-12))
 
 
-def _sample(path: Path) -> tuple[np.ndarray, dict]:
+def _sample(path: Path) -> np.ndarray:
+    """About _SAMPLE values of a layer (NaN: nodata), read at a decimated size: memory bounded on any grid."""
     with rasterio.open(path) as src:
         f = max(1, int(math.sqrt(src.width * src.height / _SAMPLE)))
         a = src.read(1, out_shape=(max(1, src.height // f), max(1, src.width // f)), masked=True)
-        tags = src.tags()
-        cmap = None
+        return a.astype("float64").filled(np.nan)
+
+
+def _class_meta(path: Path) -> tuple[dict, dict]:
+    """The tags and the colour table (empty when none) of a class layer; no cell is read."""
+    with rasterio.open(path) as src:
+        cmap = {}
         if src.dtypes[0] == "uint8":
             try:
                 cmap = src.colormap(1)
             except ValueError:
-                cmap = None
-        return a.astype("float64").filled(np.nan), {"tags": tags, "colormap": cmap}
+                cmap = {}
+        return src.tags(), cmap
 
 
 def _class_style(name: str, d: _Default, paths: list[Path]) -> LayerStyle:
     classes: dict[int, tuple[str, str]] = {}
     for p in paths:
-        _, meta = _sample(p)
-        names = json.loads(meta["tags"].get("CLASS_NAMES", "{}"))
-        cmap = meta["colormap"] or {}
+        tags, cmap = _class_meta(p)
+        names = json.loads(tags.get("CLASS_NAMES", "{}"))
         for k, v in names.items():
             r, g, b = cmap.get(int(k), (128, 128, 128, 255))[:3]
             classes.setdefault(int(k), (v, f"#{r:02x}{g:02x}{b:02x}"))
@@ -170,7 +175,7 @@ def resolve_styles(out: str | Path) -> dict[str, LayerStyle]:
         if d.units == "class":
             styles[name] = _class_style(name, d, paths)
             continue
-        vals = [v[np.isfinite(v)] for v in (_sample(p)[0] for p in paths)]
+        vals = [v[np.isfinite(v)] for v in (_sample(p) for p in paths)]
         v = np.concatenate(vals) if vals else np.array([])
         if d.diverging:
             nz = np.abs(v[v != 0])  # a mining change is exactly 0 on most of the map

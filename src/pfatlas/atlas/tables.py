@@ -13,8 +13,8 @@ a the cell area [m2] (from the raster's transform; the CRS must be projected, in
     area_k = n_k a / 1e6  [km2],    share_k = 100 n_k / sum_j n_j  [%]
 
 where the sum runs over the valid cells (every code but the nodata value 255); every named class
-gets a row, with 0 where it does not occur. Rasters are read tile by tile, so memory stays bounded
-on any grid.
+gets a row, with 0 where it does not occur. Rasters are read window by window
+(:func:`pfatlas.atlas.readers.read_windows`), so memory stays bounded on any grid.
 
 :func:`atlas_rasters` lists the atlas rasters by group (epochs from ``OUT/config.toml``, then the
 changes, then the grid); the QGIS styles and the STAC catalog use the same inventory.
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 
+from pfatlas.atlas.readers import read_windows
 from pfatlas.errors import ConfigError, InputError, MissingInputError
 from pfatlas.io.cog import CLASS_NODATA
 from pfatlas.io.table_writer import write_table
@@ -161,9 +162,9 @@ def class_counts(path: str | Path) -> tuple[np.ndarray, float]:
             raise InputError("cell areas need a projected CRS in metres", path=path)
         t = src.transform
         cell_m2 = abs(t.a * t.e - t.b * t.d)
-        counts = np.zeros(256, dtype=np.int64)
-        for _, win in src.block_windows(1):
-            counts += np.bincount(src.read(1, window=win).ravel(), minlength=256)
+    counts = np.zeros(256, dtype=np.int64)
+    for _, a in read_windows(path):
+        counts += np.bincount(a.ravel(), minlength=256)
     return counts, cell_m2
 
 

@@ -18,7 +18,9 @@ and ``<img>`` files:
     resolution*: one pixel per ``factor`` x ``factor`` block of cells (``factor`` = 1 up to
     ``display_max`` cells a side, 2 for the full demo grid), coloured by the block's upper-left cell
     (decimation, never averaging, so class maps stay classes and a pixel's colour is a real cell's
-    value). Palette PNGs (8 bit) where the scale's colours fit in 256, RGBA PNGs otherwise.
+    value), read window by window (:func:`pfatlas.atlas.readers.read_decimated`), so a layer never
+    takes more memory than its display image. Palette PNGs (8 bit) where the scale's colours fit in
+    256, RGBA PNGs otherwise.
 ``viewer/values/<key>/<ti>_<tj>.js``
     The values behind those pixels, for clicks from ``file://``: tiles of 256 x 256 display pixels,
     loaded only when a click needs them. Class layers store their uint8 codes; continuous layers
@@ -57,6 +59,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from pfatlas.atlas.readers import class_outlines, read_decimated
 from pfatlas.atlas.style import (
     LAYERS,
     STYLE_FILE,
@@ -278,15 +281,17 @@ def _check_grid(src, ref: dict, path: Path) -> None:
         )
 
 
-def _read(lf: LayerFile, style: LayerStyle, ref: dict) -> np.ndarray:
+def _read(lf: LayerFile, style: LayerStyle, ref: dict, factor: int) -> np.ndarray:
+    """The layer at display resolution (upper-left cell of each ``factor`` x ``factor`` block), read
+    window by window: class codes as uint8 with 255 for nodata, continuous values as float32 with NaN."""
     with rasterio.open(lf.path) as src:
         _check_grid(src, ref, lf.path)
         if style.kind == "class":
-            a = src.read(1)
+            a = read_decimated(lf.path, factor)
             if src.nodata is not None and src.nodata != 255:
                 a = np.where(a == src.nodata, 255, a)
             return a.astype(np.uint8)
-        return src.read(1, masked=True).astype(np.float32).filled(np.nan)
+        return read_decimated(lf.path, factor, masked=True).astype(np.float32).filled(np.nan)
 
 
 def _write(path: Path, data: bytes | str) -> None:
@@ -299,7 +304,7 @@ def _write(path: Path, data: bytes | str) -> None:
 
 def _render(lf: LayerFile, style: LayerStyle, ref: dict, factor: int, tmp: Path) -> dict:
     """Image and value tiles of one layer file; returns its manifest entry."""
-    a = _read(lf, style, ref)[::factor, ::factor]
+    a = _read(lf, style, ref, factor)
     _write(tmp / "img" / f"{lf.key}.png", _png(colorize(a, style)))
     entry = {"key": lf.key, "image": f"{VIEWER_DIR}/img/{lf.key}.png"}
     if style.kind == "class":
@@ -386,24 +391,21 @@ def _boreholes(out: Path) -> list[dict]:
 def _mining(
     layers: list[LayerFile], styles: dict[str, LayerStyle], ref: dict, epochs: list[str]
 ) -> dict | None:
-    """Outlines of pits (1) and dumps (2) of the latest epoch that has a mining-zone raster."""
-    from rasterio.features import shapes
-
+    """Outlines of pits (1) and dumps (2) of the latest epoch that has a mining-zone raster (read
+    window by window), each polygon a feature; pits first, then dumps, each from the top of the map."""
     zones = [lf for lf in layers if lf.name == "mining_zone" and lf.section == "epoch"]
     if not zones:
         return None
     lf = max(zones, key=lambda z: epochs.index(z.group) if z.group in epochs else -1)
     style = styles["mining_zone"]
     with rasterio.open(lf.path) as src:
-        zone = src.read(1)
+        _check_grid(src, ref, lf.path)
+    polygons = class_outlines(lf.path, (1, 2))
     features = []
-    for code in (1, 2):
-        mask = zone == code
-        if not mask.any():
-            continue
+    for code, polys in polygons.items():
         name, colour = style.classes.get(code, ("pit" if code == 1 else "dump", "#000000"))
-        for geom, _ in shapes(mask.astype(np.uint8), mask=mask, transform=ref["transform"]):
-            rings = [[[round(x, 3), round(y, 3)] for x, y in ring] for ring in geom["coordinates"]]
+        for poly in polys:
+            rings = [[[round(float(x), 3), round(float(y), 3)] for x, y in ring] for ring in poly]
             features.append({"code": code, "name": name, "color": colour, "rings": rings})
     return {"epoch": lf.group, "features": features}
 
