@@ -280,3 +280,14 @@ def test_atlas_without_the_viewer_library_warns_and_writes_the_rest(tmp_path, mo
     out = tmp_path / "out"
     assert not (out / "index.html").exists()
     assert (out / "atlas.pdf").is_file() and (out / "catalog.json").is_file()
+
+
+def test_the_build_bounds_gdals_block_cache():
+    """GDAL's cache (default 5 % of the RAM) would hold the blocks of every layer read: bounded."""
+    from rasterio.env import get_gdal_config
+
+    from pfatlas.build.runner import GDAL_CACHE_BYTES, _bounded_memory, _release_free_memory
+
+    with _bounded_memory():
+        assert int(get_gdal_config("GDAL_CACHEMAX")) == GDAL_CACHE_BYTES <= 64 * 2**20
+    _release_free_memory()  # harmless anywhere (a no-op without glibc)

@@ -14,7 +14,7 @@ from pfatlas.errors import ConfigError
 
 __all__ = ["DemoReport", "run_demo", "SIZES"]
 
-SIZES = ("full", "small")
+SIZES = ("full", "small", "4x")  # the names of pfatlas.synth.generate.SIZES (imported lazily there)
 
 
 @dataclass
@@ -40,7 +40,9 @@ def run_demo(
 
     The inputs are regenerated only when ``outdir/inputs`` does not hold a complete generation of
     the same size, seed and pfatlas version (marker file written last), so rerunning the demo only
-    redoes the build stages that changed.
+    redoes the build stages that changed. ``size`` is one of :data:`SIZES`: ``full`` (the Muli
+    extent), ``small`` (a piece of its centre, for tests) or ``4x`` (twice the Muli extent each way,
+    another realization of the same construction; ~20 M cells per layer).
     """
     if size not in SIZES:
         raise ConfigError(f"--size must be one of {', '.join(SIZES)}, got '{size}'", field="size")

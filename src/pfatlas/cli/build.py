@@ -1,13 +1,43 @@
-"""``pfatlas build CONFIG``."""
+"""``pfatlas build CONFIG``.
+
+Ctrl-C (SIGINT) or SIGTERM stops the build: the stage that was running is abandoned (its temporary
+files removed, its previous outputs, if any, left as they were), ``provenance.json`` says
+``interrupted``, one line on stderr says so, and the exit status is 130. A rerun resumes after the
+finished stages.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from pathlib import Path
 
 import typer
 
-from pfatlas.cli.options import print_products, stage_progress, stdout
+from pfatlas.cli.options import print_products, stage_progress, stderr, stdout
 from pfatlas.errors import ConfigError
+
+#: Exit status of an interrupted build (128 + SIGINT, as shells report Ctrl-C).
+EXIT_INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """While the block runs, SIGTERM (``kill``, a batch system's time limit) stops the build as
+    Ctrl-C does: as a ``KeyboardInterrupt`` in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(app: typer.Typer, state: dict) -> None:
@@ -57,7 +87,13 @@ def register(app: typer.Typer, state: dict) -> None:
         update = {k: v for k, v in pairs if v is not None}
         if update:
             cfg = cfg.model_copy(update={"compute": cfg.compute.model_copy(update=update)})
-        with stage_progress(state.get("quiet", False)) as progress:
-            report = run_build(cfg, out, force=force, progress=progress)
+        try:
+            with _sigterm_interrupts(), stage_progress(state.get("quiet", False)) as progress:
+                report = run_build(cfg, out, force=force, progress=progress)
+        except KeyboardInterrupt:
+            from pfatlas.build.runner import INTERRUPTED
+
+            stderr.print(f"[bold red]build {INTERRUPTED}[/bold red]", highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         stdout.print(f"atlas written to {report.out}")
         print_products(report.out)

@@ -14,7 +14,10 @@ def register(app: typer.Typer, state: dict) -> None:
     def demo_cmd(
         outdir: Path = typer.Argument(Path("out/demo"), help="Output folder (inputs/ and the atlas)."),
         size: str = typer.Option(
-            "full", "--size", help="'full' (the whole Muli bbox) or 'small' (for tests)."
+            "full",
+            "--size",
+            help="'full' (the whole Muli bbox), 'small' (for tests) or '4x' (twice the Muli bbox each way "
+            "about its centre: 4x the cells, to show memory bounded by the chunk).",
         ),
         seed: int = typer.Option(0, "--seed", help="Seed of the synthetic world (deterministic)."),
         build: bool = typer.Option(

@@ -1,11 +1,16 @@
 """Cloud-Optimized GeoTIFF writer for every raster pfatlas produces.
 
 Two named profiles (continuous float32 + NaN; classes uint8 + 255 + colour table) instead of
-copied ones. Layers are computed chunk by chunk into tiled temporary GeoTIFFs beside their targets
-(several layers in one dask pass, so shared work such as a composite's median is done once),
-converted to COG (internal overviews: average for continuous, mode for classes, the method kept in
-the ``OVERVIEW_RESAMPLING`` tag) under a second temporary name and renamed into place only when all
-are complete, so a crash or a failed check never leaves a half-written file under a real name.
+copied ones. Layers are computed chunk by chunk (several layers in one dask pass, so shared work
+such as a composite's median is done once); the task that computes a chunk writes it as its own
+small GeoTIFF into a temporary folder beside the target, under a temporary name renamed when the
+file is complete. A VRT then mosaics a layer's chunks with its metadata, GDAL converts it to COG
+(internal overviews: average for continuous, mode for classes, the method kept in the
+``OVERVIEW_RESAMPLING`` tag) under a second temporary name, and the files are renamed into place
+only when all are complete. So no two tasks ever write into one file (no lock between workers), a
+task killed mid-write (a lost worker) leaves only a file nothing reads and its rerun writes the
+chunk again, a chunk GDAL cannot read back stops the write with a clear error, and a crash, an
+interrupt or a failed check never leaves a half-written file under a real name.
 
 A class layer also gets a GDAL PAM sidecar ``<file>.aux.xml`` with the class names as band
 category names and as a raster attribute table (value, name, colour), which GDAL, rasterio's GDAL
@@ -18,8 +23,11 @@ replaced, so a crash leaves the new COG without a sidecar at worst, never with a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
@@ -31,9 +39,12 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 import xarray as xr
-from dask.utils import SerializableLock
 from odc.geo.geobox import GeoBox
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
+from rasterio.transform import Affine
 
+from pfatlas.errors import PfatlasError
 from pfatlas.grid import check_on_grid
 
 __all__ = [
@@ -49,6 +60,7 @@ __all__ = [
 ]
 
 CLASS_NODATA = 255
+_MOSAIC = "mosaic.vrt"  # the VRT of a layer's chunk files, in its temporary folder
 #: Resampling of the internal overviews by kind of layer (also written to the ``OVERVIEW_RESAMPLING`` tag).
 OVERVIEW_RESAMPLING = {"continuous": "AVERAGE", "class": "MODE"}
 # GDAL raster attribute table codes (gdal.h: GDALRATFieldType, GDALRATFieldUsage)
@@ -86,37 +98,115 @@ def atomic_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
 
 
-class _WindowWriter:
-    """``da.store`` target writing chunks into a GeoTIFF by path, under a lock.
+class _ChunkWriter:
+    """``da.store`` target writing each chunk as its own small GeoTIFF in a temporary folder.
 
-    It holds only the path and a lock, so it pickles: with a ``dask.distributed`` client the chunks
-    are computed and written by the workers, each opening the file for update, writing its window
-    and closing it, one at a time per file (a cluster-wide :class:`distributed.Lock`); with the
-    threaded scheduler the lock is a process lock. GDAL rewrites a tile that two chunks share.
+    It holds only the folder and a small creation profile, so it pickles: with a
+    ``dask.distributed`` client the workers compute and write their own chunks. A chunk goes to a
+    ``.part`` file that is renamed into place once it is complete, so no file is ever shared by two
+    tasks (no lock, no tile rewritten by a neighbour) and a task killed in the middle of a write
+    leaves at most an orphan ``.part`` that nothing reads; the rerun of the task writes the chunk
+    again. The folder is not created here: a task still running after the write was abandoned (and
+    the folder removed) fails instead of leaving files behind.
     """
 
-    def __init__(self, path: Path, lock):
-        self.path = str(path)
-        self.lock = lock
+    def __init__(self, folder: Path, profile: dict):
+        self.folder = str(folder)
+        self.profile = profile
 
     def __setitem__(self, key, value):
         rows, cols = key
-        window = rasterio.windows.Window(
-            cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start
-        )
-        with self.lock, rasterio.open(self.path, "r+") as dst:
-            dst.write(value, 1, window=window)
+        final = _chunk_file(self.folder, rows.start, cols.start)
+        part = f"{final}.{uuid.uuid4().hex[:8]}.part"
+        height, width = value.shape
+        transform = self.profile["transform"] @ Affine.translation(cols.start, rows.start)
+        try:
+            with rasterio.open(part, "w", **{**self.profile, "height": height, "width": width,
+                                              "transform": transform}) as dst:  # fmt: skip
+                dst.write(value, 1)
+            os.replace(part, final)
+        finally:
+            if os.path.exists(part):
+                os.unlink(part)
 
 
-def _write_lock(path: Path):
-    """A lock for the writes into ``path``: cluster-wide when a distributed client is active."""
+def _chunk_file(folder: str | Path, row: int, col: int) -> str:
+    """The chunk file of the chunk whose first cell is (``row``, ``col``)."""
+    return os.path.join(folder, f"r{row}_c{col}.tif")
+
+
+def _chunk_profile(gbox: GeoBox, is_class: bool) -> dict:
+    """Creation options of the chunk files (their size and transform are the chunk's)."""
+    prof = _profile(gbox, is_class, 256)
+    for k in ("width", "height", "BIGTIFF"):
+        prof.pop(k)
+    return prof
+
+
+def _mosaic_vrt(folder: Path, gbox: GeoBox, chunks: tuple[tuple[int, ...], ...], is_class: bool,
+                blocksize: int) -> Path:  # fmt: skip
+    """A VRT of the grid made of the chunk files in ``folder`` (``chunks``: the dask chunk sizes).
+
+    Raises
+    ------
+    RuntimeError
+        When a chunk file is missing (the store did not complete; never expected).
+    """
+    ny, nx = gbox.shape
+    a = gbox.affine
+    root = ET.Element("VRTDataset", rasterXSize=str(nx), rasterYSize=str(ny))
+    ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = gbox.crs.to_wkt()
+    geotransform = (a.c, a.a, a.b, a.f, a.d, a.e)  # GDAL's order
+    ET.SubElement(root, "GeoTransform").text = ", ".join(repr(float(v)) for v in geotransform)
+    dtype = "Byte" if is_class else "Float32"
+    band = ET.SubElement(root, "VRTRasterBand", dataType=dtype, band="1",
+                         blockXSize=str(blocksize), blockYSize=str(blocksize))  # fmt: skip
+    ET.SubElement(band, "NoDataValue").text = str(CLASS_NODATA) if is_class else "nan"
+    missing = []
+    row = 0
+    for h in chunks[0]:
+        col = 0
+        for w in chunks[1]:
+            name = os.path.basename(_chunk_file(folder, row, col))
+            if not (folder / name).is_file():
+                missing.append(name)
+            src = ET.SubElement(band, "SimpleSource")
+            ET.SubElement(src, "SourceFilename", relativeToVRT="1").text = name
+            ET.SubElement(src, "SourceBand").text = "1"
+            ET.SubElement(src, "SourceProperties", RasterXSize=str(w), RasterYSize=str(h), DataType=dtype,
+                          BlockXSize="256", BlockYSize="256")  # fmt: skip
+            ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=str(w), ySize=str(h))
+            ET.SubElement(src, "DstRect", xOff=str(col), yOff=str(row), xSize=str(w), ySize=str(h))
+            col += w
+        row += h
+    if missing:
+        raise RuntimeError(f"{folder}: chunk file(s) {', '.join(missing[:5])} missing after the write")
+    path = folder / _MOSAIC
+    path.write_text(ET.tostring(root, encoding="unicode"), encoding="utf-8")
+    return path
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a temporary folder, also when a task still running writes into it meanwhile."""
+    for _ in range(5):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _read_back(layers: Sequence[Layer]):
+    """Turns a failure to read the computed chunks back (a damaged chunk file) into a clear error:
+    a COG is never made of a chunk GDAL could not read."""
     try:
-        from distributed import Lock, get_client
-
-        get_client()  # the active client, else ValueError
-    except (ImportError, ValueError):
-        return SerializableLock()
-    return Lock(f"pfatlas-write-{uuid.uuid4().hex}")
+        yield
+    except (RasterioError, CPLE_BaseError) as exc:
+        names = ", ".join(str(layer.path) for layer in layers)
+        raise PfatlasError(
+            f"{names}: the computed chunks could not be read back ({exc}); nothing was written, and "
+            "the next build redoes this stage"
+        ) from exc
 
 
 def _profile(gbox: GeoBox, is_class: bool, blocksize: int) -> dict:
@@ -238,8 +328,9 @@ def write_cogs(
     blocksize
         Internal tile edge [cells].
     check
-        Called with ``{final path: temporary GeoTIFF}`` once all layers are computed and before
-        anything is renamed into place; raise to abandon the write (nothing is left behind).
+        Called with ``{final path: temporary raster}`` (a VRT of the computed chunks, readable with
+        rasterio like any raster) once all layers are computed and before anything is renamed into
+        place; raise to abandon the write (nothing is left behind).
 
     Returns
     -------
@@ -250,39 +341,42 @@ def write_cogs(
     for layer in layers:
         check_on_grid(layer.data, gbox, f"layer for {layer.path}")
         layer.path.parent.mkdir(parents=True, exist_ok=True)
-    tmps = {layer.path: atomic_path(layer.path) for layer in layers}
+    data = [_dask_data(layer, blocksize) for layer in layers]
+    chunk_dirs = {layer.path: atomic_path(layer.path) for layer in layers}
     cogs = {layer.path: atomic_path(layer.path) for layer in layers}
     pams = {layer.path: atomic_path(pam_sidecar(layer.path)) for layer in layers if layer.classes is not None}
     try:
-        for layer in layers:  # created and closed here; the chunks are written by path
-            with rasterio.open(
-                tmps[layer.path], "w", **_profile(gbox, layer.classes is not None, blocksize)
-            ) as h:
-                if layer.classes is not None:
+        for d in chunk_dirs.values():
+            d.mkdir()
+        writers = [
+            _ChunkWriter(chunk_dirs[ly.path], _chunk_profile(gbox, ly.classes is not None)) for ly in layers
+        ]
+        dsa.store(data, writers, lock=False)  # each chunk its own file: no lock
+        mosaics = {}
+        for layer, arr in zip(layers, data, strict=True):
+            is_class = layer.classes is not None
+            mosaics[layer.path] = _mosaic_vrt(chunk_dirs[layer.path], gbox, arr.chunks, is_class, blocksize)
+            with rasterio.open(mosaics[layer.path], "r+") as h:
+                if is_class:
                     _write_colormap(h, layer)
-        dsa.store(
-            [_dask_data(layer, blocksize) for layer in layers],
-            [_WindowWriter(tmps[layer.path], _write_lock(tmps[layer.path])) for layer in layers],
-            lock=False,
-        )
-        for layer in layers:
-            with rasterio.open(tmps[layer.path], "r+") as h:
                 _finish_tags(h, layer)
         if check is not None:
-            check(dict(tmps))
+            with _read_back(layers):
+                check(dict(mosaics))
         for layer in layers:
             is_class = layer.classes is not None
-            rasterio.shutil.copy(
-                tmps[layer.path],
-                cogs[layer.path],
-                driver="COG",
-                COMPRESS="DEFLATE",
-                LEVEL=6,
-                PREDICTOR="NO" if is_class else "YES",
-                BLOCKSIZE=blocksize,
-                OVERVIEW_RESAMPLING=OVERVIEW_RESAMPLING["class" if is_class else "continuous"],
-                BIGTIFF="IF_SAFER",
-            )
+            with _read_back([layer]):
+                rasterio.shutil.copy(
+                    mosaics[layer.path],
+                    cogs[layer.path],
+                    driver="COG",
+                    COMPRESS="DEFLATE",
+                    LEVEL=6,
+                    PREDICTOR="NO" if is_class else "YES",
+                    BLOCKSIZE=blocksize,
+                    OVERVIEW_RESAMPLING=OVERVIEW_RESAMPLING["class" if is_class else "continuous"],
+                    BIGTIFF="IF_SAFER",
+                )
             if is_class:
                 pams[layer.path].write_text(class_pam_xml(layer.classes), encoding="utf-8")
         for layer in layers:
@@ -291,9 +385,10 @@ def write_cogs(
             if layer.path in pams:
                 os.replace(pams[layer.path], pam_sidecar(layer.path))
     finally:
-        for p in [*tmps.values(), *cogs.values(), *pams.values()]:
-            if p.exists():
-                p.unlink()
+        for d in chunk_dirs.values():
+            _remove_tree(d)
+        for p in [*cogs.values(), *pams.values()]:
+            p.unlink(missing_ok=True)
     return [layer.path for layer in layers]
 
 

@@ -39,10 +39,17 @@ DENSITY_NOISE = 0.03  # [-] relative error of a dry density
 
 
 def _counts(ncells: int) -> tuple[int, int, int]:
-    """(natural training, validation, mined) borehole counts for a grid of ``ncells``."""
+    """(natural training, validation, mined) borehole counts for a grid of ``ncells``.
+
+    The natural counts grow with the area (48 and 25 on the full grid, at least 20 and 10); the
+    mined count only up to the full grid's 10, since every size has the same mining belt.
+
+    >>> _counts(FULL_CELLS), _counts(4 * FULL_CELLS), _counts(FULL_CELLS // 50)
+    ((48, 25, 10), (192, 100, 10), (20, 10, 4))
+    """
     scale = ncells / FULL_CELLS
-    n_train = int(np.clip(round(48 * scale), 20, 48))
-    n_val = int(np.clip(round(25 * scale), 10, 25))
+    n_train = max(int(round(48 * scale)), 20)
+    n_val = max(int(round(25 * scale)), 10)
     n_mined = int(np.clip(round(10 * scale), 4, 10))
     return n_train, n_val, n_mined
 
@@ -171,8 +178,9 @@ def make_boreholes(
     -------
     tuple of pandas.DataFrame
         (training, validation) with columns ``id, lon, lat, elevation_m, magt_c, alt_m, year,
-        setting``. Training: 48 natural boreholes (20 on small grids) then ~10 (4) in mined
-        ground; validation: ~25 (10) natural boreholes. MAGT [degC], ALT [m] (NaN where not
+        setting``. Training: 48 natural boreholes on the full grid (in proportion to the area,
+        at least 20) then ~10 (4 on small grids) in mined ground; validation: ~25 (at least 10)
+        natural boreholes. MAGT [degC], ALT [m] (NaN where not
         measured or no permafrost), elevation [m], lon/lat [deg WGS84].
     """
     shape = tuple(gbox.shape)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,9 +27,18 @@ from pfatlas.grid import grid_from_bbox, wrap_on_grid
 from pfatlas.io.cog import ClassInfo, atomic_path, write_cog
 from pfatlas.synth import spectra, surface
 from pfatlas.synth.landsat_files import write_c2l2_scene
-from pfatlas.synth.terrain import FULL_BBOX, cell_centres, from_strike_frame, slope_aspect, terrain_fields
+from pfatlas.synth.terrain import (
+    FULL_BBOX,
+    FULL_FRAME,
+    WIDE_FRAME,
+    TerrainFrame,
+    cell_centres,
+    from_strike_frame,
+    slope_aspect,
+    terrain_fields,
+)
 
-__all__ = ["generate_virtual_muli", "area_bbox", "station_thawing_index", "SCENES", "EPOCHS"]
+__all__ = ["generate_virtual_muli", "area_bbox", "station_thawing_index", "SCENES", "EPOCHS", "SIZES"]
 
 SOURCE = surface.SOURCE
 PAD = 40  # [cells] margin of the world grid around the target grid (scenes are larger than the area)
@@ -36,6 +46,25 @@ EPOCHS = {"2000": 2000, "2020": 2020}
 STATION = {"name": "Yeniugou (synthetic stand-in)", "elevation_m": 3320.0, "maat_c": -2.57}
 AIR_AMPLITUDE_C = 13.4  # [degC] half the Jan-Jul range of monthly means at Yeniugou (about -16.5 / +10.3)
 LAPSE_C_PER_KM = 5.6  # Chen R.S. et al. 2014
+
+
+@dataclass(frozen=True)
+class _Size:
+    """What differs between demo sizes besides the bbox (:func:`area_bbox`)."""
+
+    frame: TerrainFrame  # lattice frame of the terrain (small is a piece of full; 4x its own world)
+    samples: int  # land-cover sample points per epoch
+    min_per_class: int  # sample points per class at least
+
+
+#: the demo sizes: ``full`` the Muli extent, ``small`` a piece of its centre (tests), ``4x`` twice
+#: the Muli extent each way about the same centre (to show the build's memory does not grow with
+#: the area); the samples grow with the area so that the land-cover training stays comparable
+SIZES = {
+    "full": _Size(FULL_FRAME, 184, 6),
+    "small": _Size(FULL_FRAME, 80, 4),
+    "4x": _Size(WIDE_FRAME, 4 * 184, 6),
+}
 
 
 def station_thawing_index(maat_c: float = STATION["maat_c"], amplitude_c: float = AIR_AMPLITUDE_C) -> float:
@@ -80,11 +109,21 @@ SCENES = {
 
 
 def area_bbox(size: str) -> tuple[float, float, float, float]:
-    """WGS84 bbox of the demo area: the full Muli extent or a ~10.5 x 8.5 km piece of its centre."""
+    """WGS84 bbox of the demo area [deg]: the full Muli extent, a ~10.5 x 8.5 km piece of its centre
+    (``small``) or twice its extent in longitude and latitude about the same centre (``4x``).
+
+    >>> area_bbox("4x")
+    (98.398, 37.57, 100.2059, 38.5833)
+    """
     if size == "full":
         return FULL_BBOX
+    if size == "4x":
+        lon0, lat0, lon1, lat1 = FULL_BBOX
+        clon, clat = 0.5 * (lon0 + lon1), 0.5 * (lat0 + lat1)
+        hlon, hlat = lon1 - lon0, lat1 - lat0  # twice the half extents
+        return (round(clon - hlon, 4), round(clat - hlat, 4), round(clon + hlon, 4), round(clat + hlat, 4))
     if size != "small":
-        raise InputError(f"must be 'full' or 'small', got {size!r}", field="size")
+        raise InputError(f"must be one of {', '.join(map(repr, SIZES))}, got {size!r}", field="size")
     x0, y0 = from_strike_frame(np.array([0.0]), np.array([0.0]))
     tr = Transformer.from_crs("EPSG:32647", "EPSG:4326", always_xy=True)
     lon0, lat0 = tr.transform(float(x0[0]) - 5250.0, float(y0[0]) - 4250.0)
@@ -343,7 +382,10 @@ def generate_virtual_muli(outdir: Path, *, size: str = "full", seed: int = 0) ->
     outdir
         Output folder; ``inputs/`` (and ``inputs/truth/``) are created or replaced inside it.
     size
-        ``"full"`` (the Muli extent, ~2650 x 1880 cells) or ``"small"`` (~350 x 280 cells).
+        ``"full"`` (the Muli extent, ~2650 x 1880 cells), ``"small"`` (~350 x 280 cells) or
+        ``"4x"`` (twice the Muli extent each way, ~5320 x 3770 cells; its terrain is drawn on
+        :data:`~pfatlas.synth.terrain.WIDE_FRAME`, so it is another realization, not an extension
+        of the full world).
     seed
         Seed of everything; the same seed gives the same files.
 
@@ -353,6 +395,7 @@ def generate_virtual_muli(outdir: Path, *, size: str = "full", seed: int = 0) ->
         The ``config.toml`` written into ``outdir/inputs/``.
     """
     bbox = area_bbox(size)
+    frame = SIZES[size].frame
     from pfatlas.synth import ground  # part 2 of the generator
 
     outdir = Path(outdir)
@@ -368,13 +411,13 @@ def generate_virtual_muli(outdir: Path, *, size: str = "full", seed: int = 0) ->
     inner = (slice(PAD, PAD + gbox.shape[0]), slice(PAD, PAD + gbox.shape[1]))
 
     xw, yw = cell_centres(world)
-    fields = terrain_fields(xw, yw, np.random.default_rng(ss["terrain"]))
+    fields = terrain_fields(xw, yw, np.random.default_rng(ss["terrain"]), frame)
     dem_w = fields["dem"]
     slope_w, aspect_w = slope_aspect(dem_w, cell)
     units_w = surface.geomorphology_units(
         fields, dem_w, slope_w, cellsize=cell, rng=np.random.default_rng(ss["units"])
     )
-    ponds = surface.ponds_mask(np.random.default_rng(ss["ponds"]), ss["terrain"], world)
+    ponds = surface.ponds_mask(np.random.default_rng(ss["ponds"]), ss["terrain"], world, frame)
     lc_pre_w = surface.landcover_pre(
         fields,
         dem_w,
@@ -386,11 +429,11 @@ def generate_virtual_muli(outdir: Path, *, size: str = "full", seed: int = 0) ->
         rng=np.random.default_rng(ss["landcover"]),
     )
     del fields, ponds
-    features = surface.mining_features(np.random.default_rng(ss["mining"]), ss["terrain"])
+    features = surface.mining_features(np.random.default_rng(ss["mining"]), ss["terrain"], frame)
     feats_w, masks_w = surface.features_on_grid(features, world)
 
     def road_mask(post: bool) -> np.ndarray:
-        lines = surface.road_lines(feats_w, ss["terrain"], post=post)
+        lines = surface.road_lines(feats_w, ss["terrain"], post=post, frame=frame)
         m = rasterize(
             [(ln.buffer(12.0), 1) for ln in lines],
             out_shape=tuple(world.shape),
@@ -499,12 +542,10 @@ def generate_virtual_muli(outdir: Path, *, size: str = "full", seed: int = 0) ->
 
     # --- vectors -----------------------------------------------------------------------------------
     srng = np.random.default_rng(ss["samples"])
-    n = 184 if size == "full" else 80
+    n, min_per_class = SIZES[size].samples, SIZES[size].min_per_class
     samples = pd.concat(
         [
-            surface.sample_points(
-                lc_t[e], gbox, n=n, epoch=e, rng=srng, min_per_class=6 if size == "full" else 4
-            )
+            surface.sample_points(lc_t[e], gbox, n=n, epoch=e, rng=srng, min_per_class=min_per_class)
             for e in EPOCHS
         ],
         ignore_index=True,

@@ -25,7 +25,7 @@ from scipy import ndimage
 from pfatlas import SYNTHETIC_LABEL
 from pfatlas.io.cog import ClassInfo
 from pfatlas.synth.ground import UNIT_NAMES
-from pfatlas.synth.terrain import from_strike_frame, valley_axis
+from pfatlas.synth.terrain import FULL_FRAME, TerrainFrame, from_strike_frame, valley_axis
 
 __all__ = [
     "SOURCE",
@@ -183,16 +183,19 @@ def landcover_pre(
 _CHANNEL_WIDTH = 60.0  # [m] main channel width (braided gravel bed with water)
 
 
-def ponds_mask(rng: np.random.Generator, terrain_seed, gbox: GeoBox) -> np.ndarray:
+def ponds_mask(
+    rng: np.random.Generator, terrain_seed, gbox: GeoBox, frame: TerrainFrame = FULL_FRAME
+) -> np.ndarray:
     """Thermokarst ponds on the main plain (drawn in the fixed frame), as a bool mask on ``gbox``.
 
-    ``terrain_seed`` is the seed given to the terrain generator (to find the same valley).
+    ``terrain_seed`` is the seed given to the terrain generator and ``frame`` its frame (to find
+    the same valley); the number of ponds grows with the frame's length (320 in the full frame).
     """
-    n = 320
-    u = rng.uniform(-54_000.0, 54_000.0, n)
+    n = int(round(320 * frame.u_half / FULL_FRAME.u_half))
+    u = rng.uniform(-frame.u_half, frame.u_half, n)
     side = rng.uniform(-0.9, 0.9, n)
     r = rng.uniform(35.0, 140.0, n)
-    v_axis, half_w = valley_axis(np.random.default_rng(terrain_seed), u)
+    v_axis, half_w = valley_axis(np.random.default_rng(terrain_seed), u, frame)
     x, y = from_strike_frame(u, v_axis + side * half_w)
     discs = [shapely.Point(xi, yi).buffer(ri, 8) for xi, yi, ri in zip(x, y, r, strict=True)]
     x0, y0, x1, y1 = gbox.extent.boundingbox
@@ -226,8 +229,11 @@ _CLUSTERS = ((-31.0, 2, 3), (-17.0, 2, 4), (0.0, 3, 4), (15.0, 2, 4), (29.0, 2, 
 _TARGET_AREA_M2 = 30.5e6  # Li F. et al. 2021: 30.47 km2 of pits and dumps by Aug 2014
 
 
-def mining_features(rng: np.random.Generator, terrain_seed) -> list[dict]:
+def mining_features(rng: np.random.Generator, terrain_seed, frame: TerrainFrame = FULL_FRAME) -> list[dict]:
     """Open pits and waste dumps of the full virtual Muli (fixed frame, map coordinates).
+
+    The same belt about the centre in every frame; only the valley they sit beside follows
+    ``frame``.
 
     Parameters
     ----------
@@ -235,6 +241,8 @@ def mining_features(rng: np.random.Generator, terrain_seed) -> list[dict]:
         Generator for the layout.
     terrain_seed
         The seed given to the terrain generator (to place pits beside the same valley).
+    frame
+        The terrain's frame.
 
     Returns
     -------
@@ -248,7 +256,7 @@ def mining_features(rng: np.random.Generator, terrain_seed) -> list[dict]:
     dump_no = 0
     for cu, n_pits, n_dumps in _CLUSTERS:
         us = cu * 1000.0 + (np.arange(n_pits) - (n_pits - 1) / 2) * 3000.0 + rng.uniform(-400, 400, n_pits)
-        v_axis, half_w = valley_axis(np.random.default_rng(terrain_seed), us)
+        v_axis, half_w = valley_axis(np.random.default_rng(terrain_seed), us, frame)
         sides = np.where(np.arange(n_pits) % 2 == 0, 1.0, -1.0) * (1.0 if rng.uniform() < 0.5 else -1.0)
         dumps_of = np.full(n_pits, n_dumps // n_pits)
         dumps_of[: n_dumps % n_pits] += 1
@@ -334,14 +342,16 @@ def features_on_grid(
     return kept, masks
 
 
-def road_lines(features: list[dict], terrain_seed, *, post: bool) -> list[shapely.LineString]:
+def road_lines(
+    features: list[dict], terrain_seed, *, post: bool, frame: TerrainFrame = FULL_FRAME
+) -> list[shapely.LineString]:
     """Road centre lines (map coordinates): the valley road, and in ``post`` the haul roads.
 
-    The valley road runs along the north edge of the plain; haul roads join each pit to it and to
-    its dumps.
+    The valley road runs along the north edge of the plain from one end of the terrain's
+    ``frame`` to the other; haul roads join each pit to it and to its dumps.
     """
-    u = np.arange(-54_000.0, 54_001.0, 500.0)
-    v_axis, half_w = valley_axis(np.random.default_rng(terrain_seed), u)
+    u = np.arange(-frame.u_half, frame.u_half + 1.0, 500.0)
+    v_axis, half_w = valley_axis(np.random.default_rng(terrain_seed), u, frame)
     x, y = from_strike_frame(u, v_axis + 0.85 * half_w)
     main = shapely.LineString(np.column_stack([x, y]))
     roads = [main]

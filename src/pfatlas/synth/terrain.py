@@ -1,17 +1,21 @@
 """Synthetic terrain of virtual Muli (SYNTHETIC: no real elevation data is used).
 
-The relief is defined in map metres of one fixed frame, the full Muli extent in UTM 47N
-(EPSG:32647), rotated so that ``u`` runs along the WNW-ESE strike of the Qilian ranges and ``v``
-across it. Every random number is drawn on lattices of that fixed frame, in a fixed order, before
-the field is evaluated at the requested cell centres, so a small grid is exactly a piece of the full
-one (for the same generator).
+The relief is defined in map metres of one fixed frame (:class:`TerrainFrame`) centred on the full
+Muli extent in UTM 47N (EPSG:32647), rotated so that ``u`` runs along the WNW-ESE strike of the
+Qilian ranges and ``v`` across it. Every random number is drawn on lattices of that frame, in a fixed
+order, before the field is evaluated at the requested cell centres, so a small grid is exactly a
+piece of the full one (for the same generator and frame). :data:`FULL_FRAME` holds the full Muli
+extent; :data:`WIDE_FRAME`, twice as long and wide, holds the ``4x`` demo area: a different
+realization of the same construction (its lattices have other sizes, so the draws differ).
 
 Construction (all numbers [m]):
 
 * a main valley (the Datong-river headwater valley) whose axis meanders about ``v = 0``, with a flat
-  alluvial plain 1-3 km wide whose floor falls from ~3860 m (WNW) to ~3740 m (ESE);
+  alluvial plain 1-3 km wide whose floor falls from ~3860 m (WNW) to ~3740 m (ESE) across the area
+  (the fall is spread over the frame's length);
 * valley sides rising as ``sin^2`` towards ranges every ~20-24 km across strike (crests 4200-4400 m),
-  with secondary parallel valleys between them;
+  with secondary parallel valleys between them, for a number of range periods set by the frame
+  (1.5 in the full frame, then a rough high plateau; 3.5 in the wide one);
 * tributary valleys across strike, incised up to ~170 m where they leave the ranges, with
   alluvial-proluvial fans at their mouths;
 * fractal roughness: value-noise octaves from 15 km down to 60 m lattice spacing (so down to the 30 m
@@ -32,6 +36,9 @@ from scipy import ndimage
 
 __all__ = [
     "FULL_BBOX",
+    "FULL_FRAME",
+    "WIDE_FRAME",
+    "TerrainFrame",
     "synthetic_dem",
     "terrain_fields",
     "cell_centres",
@@ -43,8 +50,6 @@ __all__ = [
 
 FULL_BBOX = (98.85, 37.8233, 99.7539, 38.33)  # [deg] lon_min, lat_min, lon_max, lat_max
 STRIKE_DEG = -22.5  # direction of the ranges: WNW-ESE, 22.5 deg south of east (ESE)
-_U_HALF = 54_000.0  # [m] half extent of the lattice frame along strike
-_V_HALF = 48_000.0  # [m] half extent across strike
 _OCTAVES = (15360.0, 7680.0, 3840.0, 1920.0, 960.0, 480.0, 240.0, 120.0, 60.0)  # lattice spacing [m]
 _TRIB_SPACING = 2600.0  # [m] mean spacing of tributaries along each valley side
 _HURST = 0.7  # amplitude ~ spacing**_HURST
@@ -60,6 +65,32 @@ def _frame_origin() -> tuple[float, float]:
 
 
 _ORIGIN = _frame_origin()
+
+
+@dataclass(frozen=True)
+class TerrainFrame:
+    """The frame the terrain's random lattices are drawn on, and the frame-sized parts of the relief.
+
+    Every random draw of :func:`terrain_fields` is sized by the frame, so a grid inside one frame is
+    a piece of that frame's world, and two frames give two realizations of the same construction.
+    Cells outside the frame get a degenerate (edge-repeated) relief: a grid, with its margin, must
+    lie inside the frame.
+    """
+
+    u_half: float = 54_000.0  # [m] half extent along strike
+    v_half: float = 48_000.0  # [m] half extent across strike
+    floor_length: float = 45_000.0  # [m] along strike over which the plain floor falls 60 m
+    range_cycles: float = 1.5  # [-] range periods across strike before the relief levels off
+
+    def contains(self, u: np.ndarray, v: np.ndarray) -> bool:
+        """Whether all strike-frame points ``u``, ``v`` [m] lie inside the frame."""
+        return bool(np.all(np.abs(u) <= self.u_half) and np.all(np.abs(v) <= self.v_half))
+
+
+#: the frame of the full Muli extent (and of every piece of it, such as the ``small`` demo area)
+FULL_FRAME = TerrainFrame()
+#: twice the full frame's length and width: the ``4x`` demo area (twice the Muli extent each way)
+WIDE_FRAME = TerrainFrame(u_half=108_000.0, v_half=96_000.0, floor_length=90_000.0, range_cycles=3.5)
 
 
 def to_strike_frame(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,32 +117,35 @@ class _Lattice:
     values: np.ndarray  # spline coefficients
     su: float
     sv: float
+    frame: TerrainFrame
 
 
-def _draw_lattice(rng: np.random.Generator, su: float, sv: float) -> _Lattice:
-    nu = int(np.ceil(2 * _U_HALF / su)) + 4
-    nv = int(np.ceil(2 * _V_HALF / sv)) + 4
+def _draw_lattice(rng: np.random.Generator, su: float, sv: float, frame: TerrainFrame) -> _Lattice:
+    nu = int(np.ceil(2 * frame.u_half / su)) + 4
+    nv = int(np.ceil(2 * frame.v_half / sv)) + 4
     vals = rng.standard_normal((nv, nu))
-    return _Lattice(ndimage.spline_filter(vals, order=3), su, sv)
+    return _Lattice(ndimage.spline_filter(vals, order=3), su, sv, frame)
 
 
 def _eval(lat: _Lattice, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    cu = (u + _U_HALF) / lat.su + 1.5
-    cv = (v + _V_HALF) / lat.sv + 1.5
+    cu = (u + lat.frame.u_half) / lat.su + 1.5
+    cv = (v + lat.frame.v_half) / lat.sv + 1.5
     out = ndimage.map_coordinates(
         lat.values, [cv.ravel(), cu.ravel()], order=3, prefilter=False, mode="nearest"
     )
     return out.reshape(np.shape(u))
 
 
-def _draw_1d(rng: np.random.Generator, spacing: float) -> tuple[np.ndarray, float]:
-    n = int(np.ceil(2 * _U_HALF / spacing)) + 4
-    return ndimage.spline_filter1d(rng.standard_normal(n), order=3), spacing
+def _draw_1d(
+    rng: np.random.Generator, spacing: float, frame: TerrainFrame
+) -> tuple[np.ndarray, float, float]:
+    n = int(np.ceil(2 * frame.u_half / spacing)) + 4
+    return ndimage.spline_filter1d(rng.standard_normal(n), order=3), spacing, frame.u_half
 
 
-def _eval_1d(coef: tuple[np.ndarray, float], u: np.ndarray) -> np.ndarray:
-    vals, spacing = coef
-    c = (np.asarray(u) + _U_HALF) / spacing + 1.5
+def _eval_1d(coef: tuple[np.ndarray, float, float], u: np.ndarray) -> np.ndarray:
+    vals, spacing, u_half = coef
+    c = (np.asarray(u) + u_half) / spacing + 1.5
     return ndimage.map_coordinates(vals, [c.ravel()], order=3, prefilter=False, mode="nearest").reshape(
         np.shape(u)
     )
@@ -129,11 +163,14 @@ def _valley_axis(axis_coef, width_coef, u: np.ndarray) -> tuple[np.ndarray, np.n
     return v_axis, half_w
 
 
-def valley_axis(rng: np.random.Generator, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def valley_axis(
+    rng: np.random.Generator, u: np.ndarray, frame: TerrainFrame = FULL_FRAME
+) -> tuple[np.ndarray, np.ndarray]:
     """Valley axis ``v`` and plain half-width [m] at ``u`` for a generator in the same state as
-    the one given to :func:`terrain_fields` (the first draws are the axis and width)."""
-    axis_coef = _draw_1d(rng, 9000.0)
-    width_coef = _draw_1d(rng, 7000.0)
+    the one given to :func:`terrain_fields` with the same ``frame`` (the first draws are the axis
+    and width)."""
+    axis_coef = _draw_1d(rng, 9000.0, frame)
+    width_coef = _draw_1d(rng, 7000.0, frame)
     return _valley_axis(axis_coef, width_coef, np.asarray(u, dtype=np.float64))
 
 
@@ -152,7 +189,9 @@ def _soft_clamp(z: np.ndarray, lo: float, hi: float, knee: float) -> np.ndarray:
     return np.where(out < bot, bot - knee * np.tanh((bot - out) / knee), out)
 
 
-def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def terrain_fields(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, frame: TerrainFrame = FULL_FRAME
+) -> dict[str, np.ndarray]:
     """Synthetic elevation and the landform fields it was built from.
 
     Parameters
@@ -161,6 +200,9 @@ def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> di
         1-D cell-centre coordinates [m, EPSG:32647] (x increasing, y decreasing for north-up).
     rng
         Random generator; the same state gives the same world whatever ``x`` and ``y`` are.
+    frame
+        The lattice frame (:data:`FULL_FRAME`, or :data:`WIDE_FRAME` for the ``4x`` area); the
+        same state and frame give the same world.
 
     Returns
     -------
@@ -171,20 +213,20 @@ def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> di
         strike-frame coordinates [m] (all 2-D, shape (len(y), len(x))).
     """
     # --- every random draw first, in a fixed order, on the fixed frame --------------------------
-    axis_coef = _draw_1d(rng, 9000.0)
-    width_coef = _draw_1d(rng, 7000.0)
-    meander_coef = _draw_1d(rng, 900.0)
-    period_coef = _draw_1d(rng, 20000.0)
+    axis_coef = _draw_1d(rng, 9000.0, frame)
+    width_coef = _draw_1d(rng, 7000.0, frame)
+    meander_coef = _draw_1d(rng, 900.0, frame)
+    period_coef = _draw_1d(rng, 20000.0, frame)
     lattices = []
     for s in _OCTAVES:
         su = s * (2.5 if s >= 1900 else 1.0)  # large features elongated along strike
-        lattices.append(_draw_lattice(rng, su, s))
-    n_per_side = int(2 * _U_HALF / _TRIB_SPACING) + 12
+        lattices.append(_draw_lattice(rng, su, s, frame))
+    n_per_side = int(2 * frame.u_half / _TRIB_SPACING) + 12
     # gaps between tributary mouths: gamma distributed (mean _TRIB_SPACING, CV 0.5), so some mouths
     # crowd together and others leave long undissected valley sides, as on real range fronts
     gaps = rng.gamma(4.0, _TRIB_SPACING / 4.0, (2, n_per_side))
     trib = {
-        "u": -_U_HALF - 2 * _TRIB_SPACING + np.cumsum(gaps, axis=1),
+        "u": -frame.u_half - 2 * _TRIB_SPACING + np.cumsum(gaps, axis=1),
         "depth": rng.choice([0.45, 1.0, 1.0], (2, n_per_side)) * rng.uniform(100.0, 220.0, (2, n_per_side)),
         "len": rng.uniform(6000.0, 11000.0, (2, n_per_side)),
         "skew": rng.uniform(-0.25, 0.25, (2, n_per_side)),  # tributaries join obliquely
@@ -200,13 +242,15 @@ def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> di
     u, v = to_strike_frame(xx, yy)
     del xx, yy
     v_axis, half_w = _valley_axis(axis_coef, width_coef, u)
-    floor = 3800.0 - 60.0 * (u / 45_000.0)
+    floor = 3800.0 - 60.0 * (u / frame.floor_length)
     d = np.abs(v - v_axis)
     e = np.maximum(d - half_w, 0.0)
     plain = d <= half_w
     period = 22_000.0 + 3000.0 * _eval_1d(period_coef, u)
-    ranges = 300.0 * np.sin(np.pi * np.minimum(e / period, 1.5)) ** 2 + 110.0 * np.minimum(e / period, 1.0)
-    z = floor + ranges
+    cycles = e / period  # [-] range periods from the plain edge
+    crest = 300.0 * np.sin(np.pi * np.minimum(cycles, frame.range_cycles)) ** 2  # [m] ranges and valleys
+    z = floor + (crest + 110.0 * np.minimum(cycles, 1.0))
+    del cycles, crest, period
 
     # tributaries: V-shaped valleys across strike, deepest where they leave the ranges; only the
     # nearest few tributaries (by base position) can reach a cell, so test those candidates only
@@ -272,18 +316,20 @@ def terrain_fields(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> di
     }
 
 
-def synthetic_dem(gbox: GeoBox, rng: np.random.Generator) -> np.ndarray:
+def synthetic_dem(gbox: GeoBox, rng: np.random.Generator, frame: TerrainFrame = FULL_FRAME) -> np.ndarray:
     """Synthetic elevation of virtual Muli on ``gbox`` [m], float32.
 
     Parameters
     ----------
     gbox
-        Grid in EPSG:32647 (any extent; the full Muli extent or a piece of it).
+        Grid in EPSG:32647 (any extent inside ``frame``; the full Muli extent or a piece of it).
     rng
-        Random generator; the field depends only on its state, not on ``gbox``.
+        Random generator; the field depends only on its state and ``frame``, not on ``gbox``.
+    frame
+        The lattice frame (see :func:`terrain_fields`).
     """
     x, y = cell_centres(gbox)
-    return terrain_fields(x, y, rng)["dem"]
+    return terrain_fields(x, y, rng, frame)["dem"]
 
 
 def slope_aspect(dem: np.ndarray, cellsize: float) -> tuple[np.ndarray, np.ndarray]:
