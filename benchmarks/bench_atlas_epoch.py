@@ -30,7 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("out/demo"))
     ap.add_argument("--epoch", default="2000")
-    ap.add_argument("--size", default="full", choices=["full", "small"])
+    ap.add_argument("--size", default="full", choices=["full", "small", "4x"])
     add_json_option(ap)
     args = ap.parse_args()
     out = args.out

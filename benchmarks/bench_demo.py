@@ -33,7 +33,7 @@ BUILD_TARGET_GB = 4.0  # issue 6: peak memory of the build under 4 GB
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="full", choices=["full", "small"])
+    ap.add_argument("--size", default="full", choices=["full", "small", "4x"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the output folder")

@@ -72,7 +72,7 @@ def first_paint(out: Path) -> tuple[float, float, float] | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("out/demo"))
-    ap.add_argument("--size", default="full", choices=["full", "small"])
+    ap.add_argument("--size", default="full", choices=["full", "small", "4x"])
     ap.add_argument("--dpi", type=int, default=150)
     add_json_option(ap)
     args = ap.parse_args()

@@ -88,7 +88,7 @@ def _best(figures) -> dict | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("out/demo"))
-    ap.add_argument("--size", default="full", choices=["full", "small"])
+    ap.add_argument("--size", default="full", choices=["full", "small", "4x"])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts, in order")
     ap.add_argument(
         "--cluster", choices=["threads", "local"], default=None, help="as `pfatlas build --cluster`"

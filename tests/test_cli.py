@@ -96,3 +96,15 @@ def test_build_cluster_option_is_checked(tmp_path, capsys):
     assert main(["build", str(tmp_path / "none.toml"), "--cluster", "gpu"]) == 1
     err = capsys.readouterr().err
     assert "--cluster must be 'threads' or 'local', got 'gpu'" in err and "Traceback" not in err
+
+
+def test_an_interrupted_demo_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    import pfatlas.demo
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pfatlas.demo, "run_demo", interrupted)
+    assert main(["demo", str(tmp_path / "d"), "--size", "small"]) == 130
+    err = capsys.readouterr().err
+    assert "demo interrupted" in err and "Traceback" not in err

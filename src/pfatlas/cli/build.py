@@ -23,7 +23,7 @@ EXIT_INTERRUPTED = 130
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts():
+def sigterm_interrupts():
     """While the block runs, SIGTERM (``kill``, a batch system's time limit) stops the build as
     Ctrl-C does: as a ``KeyboardInterrupt`` in the main thread."""
     if threading.current_thread() is not threading.main_thread():
@@ -88,7 +88,7 @@ def register(app: typer.Typer, state: dict) -> None:
         if update:
             cfg = cfg.model_copy(update={"compute": cfg.compute.model_copy(update=update)})
         try:
-            with _sigterm_interrupts(), stage_progress(state.get("quiet", False)) as progress:
+            with sigterm_interrupts(), stage_progress(state.get("quiet", False)) as progress:
                 report = run_build(cfg, out, force=force, progress=progress)
         except KeyboardInterrupt:
             from pfatlas.build.runner import INTERRUPTED

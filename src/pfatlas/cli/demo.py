@@ -1,4 +1,8 @@
-"""``pfatlas demo OUTDIR``: generate virtual Muli and build its atlas."""
+"""``pfatlas demo OUTDIR``: generate virtual Muli and build its atlas.
+
+Ctrl-C or SIGTERM stops it as it stops ``pfatlas build`` (exit status 130, one line, no traceback);
+a rerun reuses complete inputs and the finished stages.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from pfatlas.cli.build import EXIT_INTERRUPTED, sigterm_interrupts
 from pfatlas.cli.options import print_products, stage_progress, stderr, stdout
 
 
@@ -27,8 +32,15 @@ def register(app: typer.Typer, state: dict) -> None:
         """Generate the SYNTHETIC 'virtual Muli' study area and build its atlas."""
         from pfatlas.demo import run_demo
 
-        with stage_progress(state.get("quiet", False)) as progress:
-            report = run_demo(outdir, size=size, seed=seed, build=build, progress=progress, log=stderr.print)
+        try:
+            with sigterm_interrupts(), stage_progress(state.get("quiet", False)) as progress:
+                report = run_demo(
+                    outdir, size=size, seed=seed, build=build, progress=progress, log=stderr.print
+                )
+        except KeyboardInterrupt:
+            stderr.print("[bold red]demo interrupted; a rerun resumes after what is complete[/bold red]",
+                         highlight=False)  # fmt: skip
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         stdout.print(f"synthetic inputs: {report.inputs}")
         if build:
             stdout.print(f"atlas (synthetic demo) written to {report.out}")
