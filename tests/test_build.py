@@ -10,6 +10,7 @@ from rasterio.transform import from_origin
 
 from pfatlas.build import run_build
 from pfatlas.errors import ConfigError, CoverageError, InputError
+from raster_compare import assert_same_rasters
 
 BBOX = (99.0, 38.0, 99.06, 38.04)
 
@@ -202,24 +203,13 @@ def _grid_build(tmp_path, name: str, compute: str) -> Path:
     return folder / "out"
 
 
-def _same_rasters(a: Path, b: Path) -> None:
-    names = sorted(p.relative_to(a) for p in a.rglob("*.tif"))
-    assert names and names == sorted(p.relative_to(b) for p in b.rglob("*.tif"))
-    for n in names:
-        with rasterio.open(a / n) as x, rasterio.open(b / n) as y:
-            np.testing.assert_array_equal(x.read(1), y.read(1), err_msg=str(n))
-            px, py = dict(x.profile), dict(y.profile)
-            nx, ny = px.pop("nodata"), py.pop("nodata")
-            assert px == py and (nx == ny or (np.isnan(nx) and np.isnan(ny))), n
-
-
 @pytest.mark.slow
 def test_local_cluster_and_odd_chunks_give_the_threads_result(tmp_path):
     ref = _grid_build(tmp_path, "threads", 'cluster = "threads"\nchunk = 128')
     one = _grid_build(tmp_path, "one", 'cluster = "local"\nworkers = 1\nchunk = 77')
     two = _grid_build(tmp_path, "two", 'cluster = "local"\nworkers = 2\nchunk = 93')
-    _same_rasters(ref, one)
-    _same_rasters(ref, two)
+    assert_same_rasters(ref, one)
+    assert_same_rasters(ref, two)
 
 
 @pytest.mark.slow
@@ -249,7 +239,7 @@ def test_build_on_a_scheduler_and_workers_in_separate_processes(tmp_path):
         assert address.startswith("tcp://127.0.0.1:")
         out = _grid_build(tmp_path, "cluster", f'scheduler = "{address}"\nchunk = 100')
         ref = _grid_build(tmp_path, "threads", 'cluster = "threads"')
-        _same_rasters(ref, out)
+        assert_same_rasters(ref, out)
         prov = json.loads((out / "provenance.json").read_text())
         assert prov["status"] == "complete"
     finally:

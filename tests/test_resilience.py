@@ -30,6 +30,7 @@ from pfatlas.config import load_config
 from pfatlas.errors import InputError, PfatlasError
 from pfatlas.grid import grid_from_bbox, wrap_on_grid
 from pfatlas.io.cog import write_cog
+from raster_compare import assert_same_rasters
 
 # the demo inputs warn on purpose (classes without training samples): shown, not errors
 pytestmark = pytest.mark.filterwarnings("default::pfatlas.errors.PfatlasWarning")
@@ -60,15 +61,6 @@ def _wait_for(out: Path, pattern: str, proc: subprocess.Popen | None = None) -> 
             raise AssertionError(f"the build ended (status {proc.returncode}) before {pattern} appeared")
         time.sleep(0.005)
     raise AssertionError(f"{pattern} did not appear in {TIMEOUT} s")
-
-
-def _same_rasters(a: Path, b: Path) -> None:
-    names = sorted(p.relative_to(a) for p in a.rglob("*.tif"))
-    assert names and names == sorted(p.relative_to(b) for p in b.rglob("*.tif"))
-    for n in names:
-        with rasterio.open(a / n) as x, rasterio.open(b / n) as y:
-            np.testing.assert_array_equal(x.read(1), y.read(1), err_msg=str(n))
-            assert x.tags() == y.tags() and x.transform == y.transform and x.dtypes == y.dtypes, n
 
 
 # --- the COG writer: what a killed or failing write leaves ----------------------------------------
@@ -271,7 +263,7 @@ def test_worker_killed_mid_stage_loses_nothing(inputs, reference, tmp_path):
     assert report.ran()[-2:] == ["landcover/2000", "landcover/2020"]
     assert json.loads((out / "provenance.json").read_text())["status"] == "complete"
     assert not _temporaries(out)
-    _same_rasters(reference, out)
+    assert_same_rasters(reference, out)
 
 
 @pytest.mark.slow
@@ -305,7 +297,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(inputs, reference, tmp_path)
     rerun = run_build(inputs, out)
     assert rerun.reused() == finished
     assert rerun.ran() == ["composite/2000", "composite/2020", "landcover/2000", "landcover/2020"]
-    _same_rasters(reference, out)
+    assert_same_rasters(reference, out)
 
 
 @pytest.mark.slow
@@ -330,4 +322,4 @@ def test_kill_9_of_the_build_neither_breaks_nor_pollutes_the_rerun(inputs, refer
                               "composite/2020"]  # fmt: skip
     assert rerun.ran() == ["landcover/2000", "landcover/2020"]
     assert not _temporaries(out)
-    _same_rasters(reference, out)
+    assert_same_rasters(reference, out)
