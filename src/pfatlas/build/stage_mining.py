@@ -57,7 +57,7 @@ from pfatlas.errors import ConfigError, InputError, PfatlasWarning
 from pfatlas.grid import wrap_on_grid
 from pfatlas.groundice.profile import ProfileSet, ground_ice_block, window_class
 from pfatlas.io.cog import ClassInfo, Layer, pam_sidecar, write_cogs
-from pfatlas.io.raster import _split, class_counts, read_to_grid, read_window, sample_points
+from pfatlas.io.raster import chunk_sizes, class_counts, read_to_grid, read_window, sample_points
 from pfatlas.io.table_writer import read_table, write_json, write_table
 from pfatlas.mining.apply import delta_magt_block, ring_values
 from pfatlas.mining.footprints import Footprint, class_polygons, footprints_from_polygons, paint_index
@@ -635,7 +635,7 @@ def run_natural_landcover(ctx: BuildContext, label: str) -> list[Path]:
     ny, nx = ctx.gbox.shape
     codes = _mined_codes(ctx)
     data = dsa.map_blocks(_natural_block, epochs, codes, (ny, nx), halo, dtype="uint8",
-                          chunks=(_split(ny, ctx.chunk), _split(nx, ctx.chunk)), meta=np.array((), dtype="uint8"),
+                          chunks=(chunk_sizes(ny, ctx.chunk), chunk_sizes(nx, ctx.chunk)), meta=np.array((), dtype="uint8"),
                           name=f"natural-landcover-{label}-{uuid.uuid4().hex}")  # fmt: skip
     names = names_of(src)
     info = [ClassInfo(c.code, c.name, c.rgb) for c in ctx.cfg.landcover.classes if c.code in names]

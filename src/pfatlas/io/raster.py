@@ -25,7 +25,7 @@ from rasterio.warp import reproject, transform_bounds
 from pfatlas.errors import CoverageError, CRSError, InputError, MissingInputError
 from pfatlas.grid import grid_coords
 
-__all__ = ["RasterInfo", "raster_info", "read_to_grid", "DEFAULT_CHUNK"]
+__all__ = ["RasterInfo", "raster_info", "read_to_grid", "read_window", "chunk_sizes", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 1024
 WARP_BLOCK = 512  # [cells] inputs in another CRS are warped on this fixed block grid of the target grid
@@ -223,8 +223,8 @@ def read_to_grid(
             path=path,
         )
     ny, nx = gbox.shape
-    ychunks = _split(ny, chunks)
-    xchunks = _split(nx, chunks)
+    ychunks = chunk_sizes(ny, chunks)
+    xchunks = chunk_sizes(nx, chunks)
     crs_wkt = gbox.crs.to_wkt()
     a = gbox.affine
     token = tokenize(str(path), band, crs_wkt, tuple(a), ny, nx, resampling, dtype, fill, src_nodata, chunks)
@@ -262,7 +262,8 @@ def read_to_grid(
     return xr.DataArray(data, dims=("y", "x"), coords=grid_coords(gbox), name=name)
 
 
-def _split(n: int, size: int) -> tuple[int, ...]:
+def chunk_sizes(n: int, size: int) -> tuple[int, ...]:
+    """Dask chunk sizes of ``n`` cells in chunks of ``size`` (the last one shorter)."""
     full, rest = divmod(n, size)
     return (size,) * full + ((rest,) if rest else ())
 

@@ -466,11 +466,12 @@ def _burn_lazy(shapes: list, gbox: GeoBox, chunks: int):
     """:func:`_burn` as a dask array, one burn per chunk of the polygons whose bounds reach it."""
     import dask.array as dsa
 
+    from pfatlas.io.raster import chunk_sizes
+
     ny, nx = gbox.shape
-    split = lambda n: (chunks,) * (n // chunks) + ((n % chunks,) if n % chunks else ())  # noqa: E731
     bounds = np.array([g.bounds for g, _ in shapes], dtype=np.float64).reshape(-1, 4)
     # the transform as plain numbers: dask would take an Affine (a namedtuple) apart
-    return dsa.map_blocks(_burn_block, shapes, bounds, list(gbox.affine)[:6], chunks=(split(ny), split(nx)),
+    return dsa.map_blocks(_burn_block, shapes, bounds, list(gbox.affine)[:6], chunks=(chunk_sizes(ny, chunks), chunk_sizes(nx, chunks)),
                           dtype="uint8", meta=np.array((), dtype="uint8"))  # fmt: skip
 
 
