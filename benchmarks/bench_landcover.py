@@ -4,7 +4,7 @@ Usage: .venv/bin/python benchmarks/bench_landcover.py [--out out/demo] [--epoch 
        [--threads 2] [--cells N] [--json PATH]
 
 Needs a built demo folder (`pfatlas demo OUT`). Both sides classify the same feature stack, held
-in memory, with the same fitted forest (the stage's model, trained on the epoch's training split):
+in memory, with the same fitted forest (the stage's model, :func:`fit_epoch_model`):
 
 - baseline: ``RandomForestClassifier.predict`` of the main forest on the whole stack as one table,
   in one process with ``n_jobs=1`` (cells with NaN features are given to it as they are);
@@ -35,10 +35,10 @@ import rasterio
 
 from _record import add_json_option, save
 from pfatlas.build.context import make_context
-from pfatlas.build.stage_landcover import _samples, feature_stack, sample_features
+from pfatlas.build.stage_landcover import fit_epoch_model
 from pfatlas.config import load_config
 from pfatlas.errors import PfatlasWarning
-from pfatlas.landcover import SPECTRAL_FEATURES, classify, fit_landcover_model, split_samples
+from pfatlas.landcover import classify
 
 
 def main() -> None:
@@ -52,21 +52,10 @@ def main() -> None:
     out = Path(a.out)
     ctx = make_context(load_config(out / "config.toml"), out)
     workers = a.threads
-    s = _samples(ctx, a.epoch)
-    codes = s["class_code"].to_numpy()
-    tr, _ = split_samples(codes, ctx.cfg.landcover.validation_fraction, ctx.cfg.landcover.seed)
-    X = sample_features(ctx, a.epoch, s["row"].to_numpy(), s["col"].to_numpy())
-    stack = feature_stack(ctx, a.epoch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PfatlasWarning)
-        model = fit_landcover_model(
-            X[tr],
-            codes[tr],
-            [str(n) for n in stack["feature"].values],
-            SPECTRAL_FEATURES,
-            n_estimators=ctx.cfg.landcover.n_estimators,
-            seed=ctx.cfg.landcover.seed,
-        )
+        fitted = fit_epoch_model(ctx, a.epoch)
+    model, stack = fitted.model, fitted.stack
     with dask.config.set(scheduler="threads", num_workers=workers):
         t0 = time.perf_counter()
         data = stack.data.compute()

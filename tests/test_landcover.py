@@ -27,7 +27,14 @@ from pfatlas.landcover import (
     split_samples,
 )
 from pfatlas.landcover.classify import forest_predict
-from pfatlas.landcover.features import point_features, window_features_kernel, window_radius_cells
+from pfatlas.landcover.features import (
+    LstTrend,
+    add_lst_anomaly,
+    fit_lst_trend,
+    point_features,
+    window_features_kernel,
+    window_radius_cells,
+)
 
 classify_module = importlib.import_module("pfatlas.landcover.classify")  # the name is the function
 
@@ -232,28 +239,39 @@ def _inputs(seed=0, holes=True):
     return comp, dem_da, ta["slope"].values, ta["aspect"].values
 
 
-def _stack(comp, dem_da, slope, aspect, chunk=None):
+def _stack(comp, dem_da, slope, aspect, chunk=None, trend=None):
     def da(a, name):
         d = wrap_on_grid(a, G, name, units="1", long_name=name)
         return d.chunk(chunk) if chunk else d
 
     c = {n: da(v, n) for n, v in comp.items()}
     dem = dem_da.chunk(chunk) if chunk else dem_da
-    return landcover_features(c, dem, da(slope, "slope"), da(aspect, "aspect"), relief_radii_m=(90.0, 300.0))
+    return landcover_features(
+        c, dem, da(slope, "slope"), da(aspect, "aspect"), relief_radii_m=(90.0, 300.0), lst_trend=trend
+    )
 
 
-def test_feature_stack_numpy_equals_dask_at_odd_chunks_and_points_equal_stack():
+TREND = LstTrend(intercept_c=34.0, lapse_c_per_m=-0.0065, n_cells=1000)
+
+
+@pytest.mark.parametrize("trend", [None, TREND], ids=["no-anomaly", "lst-anomaly"])
+def test_feature_stack_numpy_equals_dask_at_odd_chunks_and_points_equal_stack(trend):
     comp, dem, slope, aspect = _inputs()
-    eager = _stack(comp, dem, slope, aspect)
-    lazy = _stack(comp, dem, slope, aspect, chunk=37)  # odd chunks, wider than the 10-cell halo
+    eager = _stack(comp, dem, slope, aspect, trend=trend)
+    lazy = _stack(comp, dem, slope, aspect, chunk=37, trend=trend)  # odd chunks, wider than the 10-cell halo
     assert isinstance(lazy.data, dsa.Array)
-    assert list(eager["feature"].values) == list(SPECTRAL_FEATURES) + [
+    assert list(eager["feature"].values) == list(SPECTRAL_FEATURES) + ["lst_anomaly"] * (trend is not None) + [
         "elevation", "slope", "northness", "eastness", "relief_90m", "relief_300m", "height_above_min_300m",
     ]  # fmt: skip
     # window sums are exact (elevation on a 1/256 m lattice), so chunking changes nothing
     np.testing.assert_array_equal(eager.values, lazy.values)
-    lazy7 = _stack(comp, dem, slope, aspect, chunk={"y": 7, "x": 53})  # chunks thinner than the halo
+    lazy7 = _stack(comp, dem, slope, aspect, chunk={"y": 7, "x": 53}, trend=trend)  # thinner than the halo
     np.testing.assert_array_equal(eager.values, lazy7.values)
+    if trend is not None:  # LST minus the trend at the cell's elevation, NaN under the cloud
+        k = list(eager["feature"].values).index("lst_anomaly")
+        want = comp["lst"] - (34.0 - 0.0065 * dem.values)
+        np.testing.assert_allclose(eager.values[k], want, rtol=0, atol=1e-4)
+        assert np.isnan(eager.values[k, 30, 50])
     rng = np.random.default_rng(3)
     rows = np.r_[0, rng.integers(0, G.shape[0], 30), G.shape[0] - 1]
     cols = np.r_[0, rng.integers(0, G.shape[1], 30), G.shape[1] - 1]
@@ -268,9 +286,40 @@ def test_feature_stack_numpy_equals_dask_at_odd_chunks_and_points_equal_stack():
         windows,
         relief_radii_m=(90.0, 300.0),
         cell_m=30.0,
+        lst_trend=trend,
     )
     np.testing.assert_array_equal(pts, features_at(lazy, rows, cols))
     np.testing.assert_array_equal(pts, features_at(eager, rows, cols))
+
+
+def test_lst_trend_is_the_within_class_lapse_and_degrades_gracefully():
+    rng = np.random.default_rng(5)
+    z = rng.uniform(3700.0, 4400.0, 6000)
+    # a warm cover (+4 K) on the heights, a cool one (-3 K) low down: the covers' mix alone makes
+    # LST rise with elevation over the area, while each cover cools at 6.5 K/km
+    warm = (z > 4150.0) & (rng.uniform(size=z.size) < 0.8)
+    cool = (z < 3900.0) & (rng.uniform(size=z.size) < 0.8)
+    cls = np.where(warm, 4, np.where(cool, 1, 2))
+    lst = 30.0 - 0.0065 * z + 4.0 * warm - 3.0 * cool + rng.normal(0.0, 0.6, z.size)
+    lst[:50] = np.nan  # cells with no clear look are left out
+    plain = fit_lst_trend(lst, z)
+    assert plain.lapse_c_per_m > -0.003  # the mix flattens the plain slope by more than half
+    t = fit_lst_trend(lst, z, cls)
+    # within-class OLS: 0.6 K noise over ~200 m sd of elevation in 5950 cells -> se ~4e-5 K/m
+    assert t.lapse_c_per_m == pytest.approx(-0.0065, abs=2e-4) and t.n_cells == 5950
+    a = t.anomaly(lst.astype(np.float32), z.astype(np.float32))
+    assert a.dtype == np.float32 and abs(float(np.nanmean(a))) < 1e-3  # zero on the fitted cells
+    ok = np.isfinite(a)
+    assert float(np.mean(a[ok & warm]) - np.mean(a[ok & cool])) == pytest.approx(7.0, abs=0.1)
+    flat = fit_lst_trend(np.full(20, 12.0), np.full(20, 4000.0), np.arange(20) % 2)
+    assert flat.lapse_c_per_m == 0.0 and flat.intercept_c == 12.0
+    none = fit_lst_trend(np.full(5, np.nan), np.full(5, 4000.0))
+    assert (none.intercept_c, none.lapse_c_per_m, none.n_cells) == (0.0, 0.0, 0)
+    X = np.arange(2 * (len(SPECTRAL_FEATURES) + 3), dtype=np.float32).reshape(2, -1)
+    Xa = add_lst_anomaly(X, TREND)  # the column goes after the composite's, from lst and elevation
+    k = len(SPECTRAL_FEATURES)
+    np.testing.assert_array_equal(np.delete(Xa, k, axis=1), X)
+    np.testing.assert_allclose(Xa[:, k], X[:, k - 1] - (34.0 - 0.0065 * X[:, k]), rtol=1e-6)
 
 
 def test_feature_errors_name_the_layer():
@@ -368,8 +417,9 @@ def test_stage_writes_maps_tables_and_is_accurate_on_small_virtual_muli(small_de
     ctx = make_context(load_config(small_demo / "inputs" / "config.toml"), small_demo)
     st = {s.name: s for s in stages(ctx)}
     assert set(st) == {"landcover/2000", "landcover/2020"}
-    assert st["landcover/2000"].depends == ("terrain", "samples", "composite/2000")
-    assert ctx.path("2000", "composite", "lst.tif") in st["landcover/2000"].inputs(ctx)
+    # pooled training: each epoch's forest also learns from the other epoch's training plots
+    assert st["landcover/2000"].depends == ("terrain", "samples", "composite/2000", "composite/2020")
+    assert ctx.path("2020", "composite", "lst.tif") in st["landcover/2000"].inputs(ctx)
     with pytest.warns(PfatlasWarning, match="no training sample"):  # 2000: no pits or dumps yet
         files = st["landcover/2000"].run(ctx)
     assert ctx.path("2000", "landcover.tif") in files
@@ -392,10 +442,45 @@ def test_stage_writes_maps_tables_and_is_accurate_on_small_virtual_muli(small_de
     acc = pd.read_csv(ctx.path("tables", "landcover_accuracy_2000.csv"))
     assert {"producers_accuracy", "users_accuracy", "n_validation_reference", "n_train"} <= set(acc.columns)
     m = json.loads(ctx.path("tables", "metrics_landcover_2000.json").read_text())
-    assert m["n_train"] + m["n_validation"] == int(
-        (pd.read_csv(ctx.path("tables", "samples.csv"), dtype={"epoch": str})["epoch"] == "2000").sum()
-    )
+    samples = pd.read_csv(ctx.path("tables", "samples.csv"), dtype={"epoch": str})
+    assert m["n_train_by_epoch"]["2000"] + m["n_validation"] == int((samples["epoch"] == "2000").sum())
+    # the 2020 points of the classes 2000 has (no pits or dumps), training split only
+    s20 = samples[samples["epoch"] == "2020"]
+    n20 = int(s20["class_code"].isin([1, 2, 3, 4, 5, 8]).sum())
+    assert 0.6 * n20 < m["n_train_by_epoch"]["2020"] < n20
+    assert m["n_train"] == sum(m["n_train_by_epoch"].values()) == acc["n_train"].sum()
+    assert acc.set_index("class_code").loc[[6, 7], "n_train"].tolist() == [0, 0]
+    # the within-class LST trend is fitted on the epoch's own training plot cells with an LST
+    t = m["lst_trend"]
+    assert np.isfinite(t["lapse_c_per_km"]) and 0 < t["n_cells"] <= 9 * m["n_train_by_epoch"]["2000"]
     assert 0.5 < m["overall_accuracy"] <= 1 and -1 <= m["kappa"] <= 1
+
+
+@pytest.mark.slow
+def test_pooling_off_trains_on_the_epochs_own_samples_only(small_demo):
+    from pfatlas.build.context import make_context
+    from pfatlas.build.stage_landcover import fit_epoch_model, stages
+    from pfatlas.config import load_config
+
+    cfg = load_config(small_demo / "inputs" / "config.toml")
+    cfg = cfg.model_copy(update={"landcover": cfg.landcover.model_copy(update={"pool_epochs": False})})
+    ctx = make_context(cfg, small_demo)
+    st = {s.name: s for s in stages(ctx)}
+    assert st["landcover/2020"].depends == ("terrain", "samples", "composite/2020")
+    assert ctx.path("2000", "composite", "lst.tif") not in st["landcover/2020"].inputs(ctx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PfatlasWarning)  # a class the small world's 2020 lacks
+        fitted = fit_epoch_model(ctx, "2020")
+    assert fitted.points_by_epoch == {"2020": fitted.train.size}
+    assert sum(fitted.points_by_class.values()) == fitted.train.size
+    # 3 x 3 plots, but built-up / road (config plot_radius_m = 0) on the point's cell only
+    s = pd.read_csv(small_demo / "tables" / "samples.csv", dtype={"epoch": str})
+    s = s[s["epoch"] == "2020"].reset_index(drop=True).iloc[fitted.train]
+    road = s["class_code"].to_numpy() == 8
+    assert 0 < road.sum() < road.size
+    n = [plot_cells(s["row"][m], s["col"][m], r, ctx.gbox.shape)[0].size for m, r in ((road, 0), (~road, 1))]
+    assert n[0] == road.sum() and fitted.n_cells == sum(n)
+    assert fitted.model.codes == tuple(sorted(set(fitted.codes.tolist())))  # pits and dumps too
 
 
 @pytest.mark.slow

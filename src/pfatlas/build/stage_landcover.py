@@ -11,10 +11,12 @@ class), ``landcover_feature_importance_<epoch>.csv`` and ``metrics_landcover_<ep
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from pfatlas.build.context import BuildContext
 from pfatlas.build.stages import Stage
@@ -24,6 +26,7 @@ from pfatlas.io.raster import read_to_grid
 from pfatlas.io.table_writer import read_table, write_json, write_table
 from pfatlas.landcover.accuracy import assess_accuracy
 from pfatlas.landcover.classify import (
+    LandCoverModel,
     check_training,
     classify,
     fit_landcover_model,
@@ -33,24 +36,34 @@ from pfatlas.landcover.classify import (
 )
 from pfatlas.landcover.features import (
     SPECTRAL_FEATURES,
+    LstTrend,
+    add_lst_anomaly,
+    fit_lst_trend,
     landcover_features,
     point_features,
+    spectral_feature_names,
     window_radius_cells,
 )
 
-__all__ = ["stages", "run_landcover", "landcover_inputs"]
+__all__ = ["stages", "run_landcover", "landcover_inputs", "fit_epoch_model", "EpochModel"]
 
 MIN_TRAINING_SAMPLES = 10
 
 
+def training_epochs(ctx: BuildContext, label: str) -> list[str]:
+    """The epochs whose training samples train epoch ``label``'s forest (itself first)."""
+    others = [e.label for e in ctx.cfg.epochs if e.label != label]
+    return [label, *others] if ctx.cfg.landcover.pool_epochs else [label]
+
+
 def landcover_inputs(ctx: BuildContext, label: str) -> list[Path]:
     """The files the stage reads (their content decides whether it reruns)."""
-    comp = ctx.path(label, "composite")
+    comps = [ctx.path(e, "composite") for e in training_epochs(ctx, label)]
     return [
         ctx.path("grid", "dem.tif"),
         ctx.path("grid", "slope.tif"),
         ctx.path("grid", "aspect.tif"),
-        *(comp / f"{n}.tif" for n in SPECTRAL_FEATURES),
+        *(comp / f"{n}.tif" for comp in comps for n in SPECTRAL_FEATURES),
         ctx.path("tables", "samples.csv"),
     ]
 
@@ -61,7 +74,7 @@ def _read(ctx: BuildContext, path: Path, units: str, long_name: str):
     return da
 
 
-def feature_stack(ctx: BuildContext, label: str):
+def feature_stack(ctx: BuildContext, label: str, trend: LstTrend):
     """The epoch's lazy feature stack (see :func:`pfatlas.landcover.features.landcover_features`)."""
     comp = ctx.path(label, "composite")
     composite = {
@@ -71,11 +84,11 @@ def feature_stack(ctx: BuildContext, label: str):
     slope = _read(ctx, ctx.path("grid", "slope.tif"), "degree", "slope")
     aspect = _read(ctx, ctx.path("grid", "aspect.tif"), "degree", "aspect")
     return landcover_features(
-        composite, dem, slope, aspect, relief_radii_m=tuple(ctx.cfg.landcover.relief_radii_m)
+        composite, dem, slope, aspect, relief_radii_m=tuple(ctx.cfg.landcover.relief_radii_m), lst_trend=trend
     )
 
 
-def sample_features(ctx: BuildContext, label: str, rows, cols) -> np.ndarray:
+def sample_features(ctx: BuildContext, label: str, rows, cols, trend: LstTrend | None) -> np.ndarray:
     """Features at sample cells, read point by point (equal to the stack's values there)."""
     from pfatlas.io.raster import read_windows, sample_points
 
@@ -93,6 +106,7 @@ def sample_features(ctx: BuildContext, label: str, rows, cols) -> np.ndarray:
         windows,
         relief_radii_m=ctx.cfg.landcover.relief_radii_m,
         cell_m=cell,
+        lst_trend=trend,
     )
 
 
@@ -104,34 +118,123 @@ def _samples(ctx: BuildContext, label: str) -> pd.DataFrame:
     return df[df["epoch"] == label].reset_index(drop=True)
 
 
-def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
-    """Fit, predict, assess and write the land cover of epoch ``label``; returns the files written."""
+@dataclass(frozen=True)
+class EpochModel:
+    """The fitted forests of one epoch and what they were trained on."""
+
+    model: LandCoverModel
+    stack: xr.DataArray  # the epoch's lazy feature stack
+    trend: LstTrend  # the epoch's LST trend with elevation
+    codes: np.ndarray  # class codes of the epoch's own samples
+    train: np.ndarray  # indices into them: training split
+    val: np.ndarray  # and held-out split
+    points_by_epoch: dict[str, int]  # training points per epoch that trained the forests
+    points_by_class: dict[int, int]  # training points per class, all epochs
+    n_cells: int  # training plot cells, all epochs
+
+
+def plot_radii(ctx: BuildContext) -> dict[int, int]:
+    """Training plot half-width [cells] of each class code (its own, or ``landcover.plot_radius_m``)."""
+    lc = ctx.cfg.landcover
+    cell = abs(float(ctx.gbox.resolution.x))
+    return {
+        c.code: int(round((lc.plot_radius_m if c.plot_radius_m is None else c.plot_radius_m) / cell))
+        for c in lc.classes
+    }
+
+
+def _training_plots(ctx: BuildContext, epoch: str, samples: pd.DataFrame, train: np.ndarray):
+    """Features (with the LST anomaly), class codes and point index of the training plot cells of
+    an epoch's samples, and the epoch's LST trend fitted on them."""
+    codes = samples["class_code"].to_numpy(dtype=np.int64)
+    rows, cols = samples["row"].to_numpy()[train], samples["col"].to_numpy()[train]
+    radius = np.array([plot_radii(ctx)[c] for c in codes[train]], dtype=np.int64)
+    parts = []
+    for r in np.unique(radius):  # each class's plot size; then point by point again
+        (idx,) = np.nonzero(radius == r)
+        pr, pc, k = plot_cells(rows[idx], cols[idx], int(r), ctx.gbox.shape)
+        parts.append((pr, pc, idx[k]))
+    pr, pc, owner = (np.concatenate(a) for a in zip(*parts, strict=True))
+    order = np.argsort(owner, kind="stable")
+    pr, pc, owner = pr[order], pc[order], owner[order]
+    X = sample_features(ctx, epoch, pr + 0.5, pc + 0.5, None)
+    y = codes[train][owner]
+    k = len(SPECTRAL_FEATURES)  # without the anomaly, elevation is the first terrain column
+    trend = fit_lst_trend(X[:, SPECTRAL_FEATURES.index("lst")], X[:, k], y)
+    return add_lst_anomaly(X, trend), y, owner, trend
+
+
+def fit_epoch_model(ctx: BuildContext, label: str) -> EpochModel:
+    """Fit epoch ``label``'s forests on the training plots of its samples and, with
+    ``landcover.pool_epochs``, of the other epochs' samples of the classes this epoch has.
+
+    Each plot's features come from its own epoch's composite, so a pooled point teaches the forest
+    what its class looked like then: more points for the same fieldwork, as long as the composites
+    are comparable (same season window, surface reflectance harmonised across sensors). The
+    held-out points of every epoch stay out of every forest.
+    """
     lc_cfg = ctx.cfg.landcover
-    classes = sorted(lc_cfg.classes, key=lambda c: c.code)
-    names = {c.code: c.name for c in classes}
+    names = {c.code: c.name for c in lc_cfg.classes}
     samples = _samples(ctx, label)
     codes = samples["class_code"].to_numpy(dtype=np.int64)
     train, val = split_samples(codes, lc_cfg.validation_fraction, lc_cfg.seed)
     check_training(
         codes[train], names, label, min_samples=MIN_TRAINING_SAMPLES, path=ctx.path("tables", "samples.csv")
     )
-
-    stack = feature_stack(ctx, label)
-    rows, cols = samples["row"].to_numpy(), samples["col"].to_numpy()
-    cell = abs(float(ctx.gbox.resolution.x))
-    radius = int(round(lc_cfg.plot_radius_m / cell))
-    pr, pc, owner = plot_cells(rows[train], cols[train], radius, ctx.gbox.shape)
-    X_train = sample_features(ctx, label, pr + 0.5, pc + 0.5)
-    X_val = sample_features(ctx, label, np.floor(rows[val]) + 0.5, np.floor(cols[val]) + 0.5)
-    spectral = [str(n) for n in stack["feature"].values if str(n) in SPECTRAL_FEATURES]
+    kept = np.unique(codes[train])
+    X, y, trend = [], [], None
+    by_epoch, by_class = {}, dict.fromkeys(kept.tolist(), 0)
+    for epoch in training_epochs(ctx, label):
+        if epoch == label:
+            s, tr = samples, train
+        else:
+            s = _samples(ctx, epoch)
+            tr, _ = split_samples(s["class_code"].to_numpy(), lc_cfg.validation_fraction, lc_cfg.seed)
+            if not np.isin(s["class_code"].to_numpy()[tr], kept).any():
+                continue
+        # each epoch's anomaly from its own trend (fitted on all its training plots, as in its own
+        # stage), then only the classes this epoch has
+        Xe, ye, owner, te = _training_plots(ctx, epoch, s, tr)
+        trend = te if epoch == label else trend
+        use = np.isin(ye, kept)
+        X.append(Xe[use])
+        y.append(ye[use])
+        used = np.unique(owner[use])
+        by_epoch[epoch] = int(used.size)
+        for code in s["class_code"].to_numpy()[tr][used].tolist():
+            by_class[code] += 1
+    stack = feature_stack(ctx, label, trend)
     model = fit_landcover_model(
-        X_train,
-        codes[train][owner],
+        np.concatenate(X),
+        np.concatenate(y),
         [str(n) for n in stack["feature"].values],
-        spectral,
+        spectral_feature_names(True),
         n_estimators=lc_cfg.n_estimators,
         seed=lc_cfg.seed,
     )
+    return EpochModel(
+        model=model,
+        stack=stack,
+        trend=trend,
+        codes=codes,
+        train=train,
+        val=val,
+        points_by_epoch=by_epoch,
+        points_by_class=by_class,
+        n_cells=int(sum(len(a) for a in y)),
+    )
+
+
+def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
+    """Fit, predict, assess and write the land cover of epoch ``label``; returns the files written."""
+    lc_cfg = ctx.cfg.landcover
+    classes = sorted(lc_cfg.classes, key=lambda c: c.code)
+    names = {c.code: c.name for c in classes}
+    fitted = fit_epoch_model(ctx, label)
+    model, stack, codes, val = fitted.model, fitted.stack, fitted.codes, fitted.val
+    samples = _samples(ctx, label)
+    rows, cols = samples["row"].to_numpy(), samples["col"].to_numpy()
+    X_val = sample_features(ctx, label, np.floor(rows[val]) + 0.5, np.floor(cols[val]) + 0.5, fitted.trend)
     pred, _ = predict_features(X_val, model)
     report = assess_accuracy(codes[val], pred, [c.code for c in classes], [c.name for c in classes])
 
@@ -159,7 +262,7 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
     )
 
     synthetic = ctx.cfg.area.synthetic
-    n_train = [int(np.sum(codes[train] == c.code)) for c in classes]
+    n_train = [fitted.points_by_class.get(c.code, 0) for c in classes]
     tables = ctx.path("tables")
     out.append(
         write_table(
@@ -168,7 +271,7 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
     )
     out.append(
         write_table(
-            report.summary_table(int(train.size)),
+            report.summary_table(sum(fitted.points_by_epoch.values())),
             tables / f"landcover_accuracy_summary_{label}.csv",
             synthetic=synthetic,
         )
@@ -187,9 +290,15 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
         "overall_accuracy": report.overall_accuracy,
         "overall_accuracy_se": report.overall_accuracy_se,
         "kappa": report.kappa,
-        "n_train": int(train.size),
-        "n_train_cells": int(owner.size),
-        "plot_radius_cells": radius,
+        "n_train": sum(fitted.points_by_epoch.values()),
+        "n_train_by_epoch": fitted.points_by_epoch,
+        "n_train_cells": fitted.n_cells,
+        "plot_radius_cells": {names[c]: r for c, r in sorted(plot_radii(ctx).items())},
+        "lst_trend": {
+            "intercept_c": fitted.trend.intercept_c,
+            "lapse_c_per_km": 1000.0 * fitted.trend.lapse_c_per_m,
+            "n_cells": fitted.trend.n_cells,
+        },
         "n_validation": int(val.size),
         "classes_trained": [names[c] for c in model.codes],
         "synthetic": synthetic,
@@ -212,8 +321,8 @@ def stages(ctx: BuildContext) -> list[Stage]:
             f"landcover/{e.label}",
             _run(e.label),
             inputs=lambda c, e=e: landcover_inputs(c, e.label),
-            params=lambda c: c.cfg.model_dump(mode="json", include={"area", "landcover"}),
-            depends=("terrain", "samples", f"composite/{e.label}"),
+            params=lambda c: c.cfg.model_dump(mode="json", include={"area", "landcover", "epochs"}),
+            depends=("terrain", "samples", *(f"composite/{t}" for t in training_epochs(ctx, e.label))),
             description=f"Random Forest land cover {e.label}",
         )
         for e in ctx.cfg.epochs

@@ -114,6 +114,9 @@ class LandCoverClass(_Section):
     code: int = Field(ge=0, le=254)
     name: str
     color: str = "#808080"  # display colour
+    # [m] training plot half-width for this class (None: landcover.plot_radius_m); 0 for classes
+    # narrower than a plot, whose plot would be mostly other covers (roads, ditches)
+    plot_radius_m: float | None = Field(None, ge=0, le=300)
 
     @field_validator("color")
     @classmethod
@@ -137,7 +140,7 @@ DEFAULT_CLASSES = [
     LandCoverClass(code=5, name="water", color="#2b6cb0"),
     LandCoverClass(code=6, name="open pit", color="#3b3b3b"),
     LandCoverClass(code=7, name="waste dump", color="#8d5a3b"),
-    LandCoverClass(code=8, name="built-up / road", color="#d62728"),
+    LandCoverClass(code=8, name="built-up / road", color="#d62728", plot_radius_m=0.0),
 ]
 
 
@@ -149,6 +152,9 @@ class LandCoverConfig(_Section):
     # half-width [m] of the square plot around each training point whose cells all train the forest
     # with the point's class (30 m: the 3 x 3 cells of a 90 m plot); 0 = the point's cell only
     plot_radius_m: float = Field(30.0, ge=0, le=300)
+    # train each epoch's forest also on the other epochs' training samples (each with its own
+    # epoch's features), of the classes sampled in this epoch; false: the epoch's own samples only
+    pool_epochs: bool = True
     # radii [m] of the local-relief features (elevation minus the window mean); the largest also sets
     # the window of the height-above-local-minimum feature
     relief_radii_m: list[float] = Field(default_factory=lambda: [150.0, 1000.0], min_length=1)

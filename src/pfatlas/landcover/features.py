@@ -4,6 +4,11 @@ Per cell, in this order (names in :data:`SPECTRAL_FEATURES` and from :func:`terr
 
 - the growing-season composite's six reflectance bands [1], its seven indices [1] and its land
   surface temperature LST [degC];
+- the LST anomaly [degC]: LST minus its within-class linear trend with elevation
+  (:class:`LstTrend`, fitted per epoch on the training cells). Surface temperature falls with height
+  by several K km-1, so raw LST mixes the cover's own warmth (dry steppe and bare ground warm, wet
+  swamp meadow cool) with elevation; a forest on a few hundred points learns that interaction
+  poorly, the anomaly hands it the cover's part directly (docs/methods.md section 4);
 - elevation [m], slope [deg], northness = cos(aspect) and eastness = sin(aspect) [1] (0 on flat
   cells, which face nowhere);
 - local relief at each configured radius r: elevation minus the mean elevation of the
@@ -22,6 +27,7 @@ bit-identical features.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import dask.array as dsa
 import numpy as np
@@ -33,6 +39,11 @@ from pfatlas.grid import check_on_grid, grid_coords
 
 __all__ = [
     "SPECTRAL_FEATURES",
+    "LST_ANOMALY",
+    "LstTrend",
+    "fit_lst_trend",
+    "add_lst_anomaly",
+    "spectral_feature_names",
     "window_radius_cells",
     "terrain_feature_names",
     "window_features_kernel",
@@ -47,7 +58,88 @@ SPECTRAL_FEATURES = (
     "ndvi", "evi", "savi", "ndwi", "mndwi", "ndmi", "nbr", "lst",
 )  # fmt: skip
 
+#: The derived feature after :data:`SPECTRAL_FEATURES` when an LST trend is given.
+LST_ANOMALY = "lst_anomaly"
+
 _QUANTUM = 256.0  # [m-1] elevation rounded to 1/256 m for exact window sums
+
+
+@dataclass(frozen=True)
+class LstTrend:
+    """Linear trend of land surface temperature with elevation across the area.
+
+    ``lst ~ intercept_c + lapse_c_per_m * elevation``; the anomaly of a cell is its LST minus the
+    trend at its elevation [degC].
+    """
+
+    intercept_c: float  # [degC] at 0 m
+    lapse_c_per_m: float  # [degC m-1] (negative: colder with height)
+    n_cells: int  # cells the trend was fitted on
+
+    def anomaly(self, lst, elevation):
+        """LST anomaly [degC] (float32; NaN where either input is NaN); numpy or dask arrays.
+
+        In float32 throughout, so the stack and the point reads give the same bits.
+        """
+        lst, elevation = lst.astype(np.float32), elevation.astype(np.float32)
+        return lst - (np.float32(self.intercept_c) + np.float32(self.lapse_c_per_m) * elevation)
+
+
+def fit_lst_trend(lst, elevation, classes=None) -> LstTrend:
+    """Least-squares trend of LST [degC] with elevation [m], within classes when they are given.
+
+    With ``classes`` (the training cells' land-cover codes) the lapse is the pooled within-class
+    slope (each class its own intercept): how a given cover's surface temperature changes with
+    height, not how the covers' mix does (over an area, warm bare ground often sits high and cool
+    wet meadow low, which can even turn the plain slope positive). The trend's intercept is then set
+    so the anomalies of the fitted cells average zero.
+
+    Parameters
+    ----------
+    lst, elevation
+        Values at the same cells, 1-D (NaN where unknown: left out). Float64 in numpy's fixed
+        order: the same cells give the same trend.
+    classes
+        Class code of each cell, or None for one ordinary least-squares line.
+
+    Returns
+    -------
+    LstTrend
+        Zero lapse when no class spans two elevations (too few or flat cells), intercept 0 when no
+        cell has both values (the anomaly is then LST itself).
+    """
+    t = np.asarray(lst, dtype=np.float64).ravel()
+    z = np.asarray(elevation, dtype=np.float64).ravel()
+    g = np.zeros(t.shape, dtype=np.int64) if classes is None else np.asarray(classes).ravel()
+    ok = np.isfinite(t) & np.isfinite(z)
+    n = int(ok.sum())
+    if n == 0:
+        return LstTrend(intercept_c=0.0, lapse_c_per_m=0.0, n_cells=0)
+    t, z, g = t[ok], z[ok], g[ok]
+    dt, dz = t.copy(), z.copy()
+    for c in np.unique(g):
+        m = g == c
+        dt[m] -= t[m].mean()
+        dz[m] -= z[m].mean()
+    szz = float(np.dot(dz, dz))
+    lapse = float(np.dot(dz, dt) / szz) if szz > 0 else 0.0
+    return LstTrend(intercept_c=float(t.mean() - lapse * z.mean()), lapse_c_per_m=lapse, n_cells=n)
+
+
+def add_lst_anomaly(X: np.ndarray, trend: LstTrend) -> np.ndarray:
+    """Insert the :data:`LST_ANOMALY` column into a point-feature table that lacks it.
+
+    ``X`` has the columns of :func:`point_features` without a trend (composite layers, then
+    elevation first among the terrain); the anomaly goes right after the composite's layers.
+    """
+    k = len(SPECTRAL_FEATURES)
+    a = trend.anomaly(X[:, SPECTRAL_FEATURES.index("lst")], X[:, k])
+    return np.insert(np.asarray(X, dtype=np.float32), k, a, axis=1)
+
+
+def spectral_feature_names(with_lst_anomaly: bool) -> tuple[str, ...]:
+    """The features that come from the composite (NaN together under persistent cloud)."""
+    return (*SPECTRAL_FEATURES, LST_ANOMALY) if with_lst_anomaly else SPECTRAL_FEATURES
 
 
 def window_radius_cells(radius_m: float, cell_m: float) -> int:
@@ -158,6 +250,7 @@ def landcover_features(
     aspect: xr.DataArray,
     *,
     relief_radii_m: Sequence[float] = (150.0, 1000.0),
+    lst_trend: LstTrend | None = None,
 ) -> xr.DataArray:
     """Stack the classifier's features, lazily for dask-backed inputs.
 
@@ -172,6 +265,9 @@ def landcover_features(
     relief_radii_m
         Radii [m] of the local-relief windows; the largest also sets the height-above-minimum
         window.
+    lst_trend
+        The epoch's LST trend with elevation (:func:`fit_lst_trend`); adds the
+        :data:`LST_ANOMALY` feature after the composite's layers. None: no anomaly feature.
 
     Returns
     -------
@@ -199,9 +295,11 @@ def landcover_features(
     north, east = _orientation(aspect.data, slope.data)
     window = _window_features(dem.data, radii)
     layers = [composite[n].data for n in SPECTRAL_FEATURES]
+    if lst_trend is not None:
+        layers.append(lst_trend.anomaly(composite["lst"].data, dem.data))
     layers += [dem.data, slope.data, north, east]
     layers += [window[k] for k in range(window.shape[0])]
-    names = (*SPECTRAL_FEATURES, *terrain_feature_names(relief_radii_m))
+    names = (*spectral_feature_names(lst_trend is not None), *terrain_feature_names(relief_radii_m))
     if any(isinstance(a, dsa.Array) for a in layers):
         chunks = dem.data.chunks if isinstance(dem.data, dsa.Array) else "auto"
         layers = [
@@ -242,6 +340,7 @@ def point_features(
     *,
     relief_radii_m: Sequence[float],
     cell_m: float,
+    lst_trend: LstTrend | None = None,
 ) -> np.ndarray:
     """The same features as :func:`landcover_features`, for a few points, from values read there.
 
@@ -257,7 +356,7 @@ def point_features(
     dem_windows
         Elevation [m] in the square window of half-width ``R = window_radius_cells(max radius)``
         centred on each point, shape ``(n, 2R + 1, 2R + 1)``, NaN outside the grid.
-    relief_radii_m, cell_m
+    relief_radii_m, cell_m, lst_trend
         As for :func:`landcover_features`; the grid's cell size [m].
 
     Returns
@@ -278,4 +377,5 @@ def point_features(
     cols = [np.asarray(spectral[n], dtype=np.float32) for n in SPECTRAL_FEATURES]
     cols += [np.asarray(elevation, dtype=np.float32), np.asarray(slope, dtype=np.float32), north, east]
     cols += [window[:, k] for k in range(window.shape[1])]
-    return np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)
+    X = np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)
+    return X if lst_trend is None else add_lst_anomaly(X, lst_trend)
