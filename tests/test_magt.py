@@ -179,6 +179,27 @@ def test_rf_loocv_by_refits():
     np.testing.assert_allclose(pred[i], alone[0], rtol=1e-12)
 
 
+def test_rf_cv_folds_as_tasks_equal_the_serial_loop_and_run_on_a_cluster():
+    from distributed import Client, LocalCluster
+
+    from pfatlas.magt.validation import _on_cluster
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([np.ones(20), rng.normal(size=(20, 3))])
+    y = X[:, 1] - 0.5 * X[:, 2] + rng.normal(0, 0.1, 20)
+    folds = np.repeat(np.arange(5), 4)
+    fp = rf_fit_predict(20, 0)
+    serial = cv_predictions(fp, X, y, folds)
+    assert not _on_cluster()
+    np.testing.assert_array_equal(cv_predictions(fp, X, y, folds, tasks=True), serial)  # threads
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
+        assert _on_cluster()  # train_magt then fits the folds on the workers
+        np.testing.assert_array_equal(cv_predictions(fp, X, y, folds, tasks=True), serial)
+
+
 def test_too_few_boreholes_error_names_counts_file_and_field():
     spec = make_spec([1, 2, 2], [1, 2], centre_lon=99.3, centre_lat=38.0, elevation_ref_m=4000.0)
     need = len(spec.terms) + 2
