@@ -11,6 +11,7 @@ class), ``landcover_feature_importance_<epoch>.csv`` and ``metrics_landcover_<ep
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pfatlas.build.context import BuildContext
+from pfatlas.build.context import BuildContext, local_threads
 from pfatlas.build.stages import Stage
 from pfatlas.errors import MissingInputError
 from pfatlas.io.cog import ClassInfo, Layer, write_cogs
@@ -93,11 +94,19 @@ def sample_features(ctx: BuildContext, label: str, rows, cols, trend: LstTrend |
     from pfatlas.io.raster import read_windows, sample_points
 
     comp = ctx.path(label, "composite")
-    spectral = {n: sample_points(comp / f"{n}.tif", rows, cols) for n in SPECTRAL_FEATURES}
-    grid = {n: sample_points(ctx.path("grid", f"{n}.tif"), rows, cols) for n in ("dem", "slope", "aspect")}
     cell = abs(float(ctx.gbox.resolution.x))
     R = max(window_radius_cells(r, cell) for r in ctx.cfg.landcover.relief_radii_m)
-    windows = read_windows(ctx.path("grid", "dem.tif"), rows, cols, R)
+    paths = {n: comp / f"{n}.tif" for n in SPECTRAL_FEATURES}
+    paths.update({n: ctx.path("grid", f"{n}.tif") for n in ("dem", "slope", "aspect")})
+    # one file per thread (GDAL decodes the tiles without the GIL)
+    with ThreadPoolExecutor(local_threads()) as pool:
+        windows = pool.submit(read_windows, ctx.path("grid", "dem.tif"), rows, cols, R)
+        values = dict(
+            zip(paths, pool.map(lambda p: sample_points(p, rows, cols), paths.values()), strict=True)
+        )
+        windows = windows.result()
+    spectral = {n: values[n] for n in SPECTRAL_FEATURES}
+    grid = {n: values[n] for n in ("dem", "slope", "aspect")}
     return point_features(
         spectral,
         grid["dem"],
@@ -211,6 +220,7 @@ def fit_epoch_model(ctx: BuildContext, label: str) -> EpochModel:
         spectral_feature_names(True),
         n_estimators=lc_cfg.n_estimators,
         seed=lc_cfg.seed,
+        n_jobs=local_threads(),
     )
     return EpochModel(
         model=model,

@@ -174,6 +174,7 @@ def fit_landcover_model(
     *,
     n_estimators: int = 300,
     seed: int = 0,
+    n_jobs: int = 1,
 ) -> LandCoverModel:
     """Fit the main forest (all features) and the terrain-only forest for composite holes.
 
@@ -189,6 +190,10 @@ def fit_landcover_model(
         The names among them that come from the composite (NaN together under persistent cloud).
     n_estimators, seed
         Trees per forest and the random seed (config ``landcover``).
+    n_jobs
+        Threads that fit the trees (scikit-learn draws every tree's seed first, so the forests are
+        the same for any count). The fitted forests predict with one thread (``n_jobs = 1``): the
+        chunks are what runs in parallel.
     """
     names = tuple(feature_names)
     spectral = tuple(i for i, n in enumerate(names) if n in set(spectral_names))
@@ -196,11 +201,13 @@ def fit_landcover_model(
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
 
-    def forest() -> RandomForestClassifier:
-        return RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1)
+    def forest(columns) -> RandomForestClassifier:
+        f = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs)
+        f.fit(X[:, columns], y)
+        return f.set_params(n_jobs=1)
 
-    rf = forest().fit(X, y)
-    rf_t = forest().fit(X[:, terrain], y)
+    rf = forest(slice(None))
+    rf_t = forest(list(terrain))
     if not np.array_equal(rf.classes_, rf_t.classes_):  # pragma: no cover - same y, same classes
         raise RuntimeError("the two forests disagree on the classes")
     return LandCoverModel(

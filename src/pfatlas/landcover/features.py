@@ -207,6 +207,30 @@ def window_features_kernel(z: np.ndarray, radii: Sequence[int]) -> np.ndarray:
     return out
 
 
+def _centre_window_features(windows: np.ndarray, radii: Sequence[int]) -> np.ndarray:
+    """:func:`window_features_kernel` at the centre of each window, for many windows at once.
+
+    ``windows`` (n, 2R+1, 2R+1), R = max(radii), NaN outside the grid; returns (n, len(radii) + 1)
+    float32. The same quantised elevations and exact sums as the kernel, so the same bits.
+    """
+    R = max(radii)
+    z = np.asarray(windows, dtype=np.float64)
+    valid = np.isfinite(z)
+    zq = np.where(valid, np.round(z * _QUANTUM) / _QUANTUM, 0.0)
+    centre = zq[:, R, R]
+    ok = valid[:, R, R]
+    out = np.empty((z.shape[0], len(radii) + 1), dtype=np.float32)
+    for k, r in enumerate(radii):
+        sub = (slice(None), slice(R - r, R + r + 1), slice(R - r, R + r + 1))
+        n = valid[sub].sum(axis=(1, 2)).astype(np.float64)
+        total = zq[sub].sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, k] = np.where(ok, centre - total / n, np.nan)
+    lowest = np.where(valid, zq, np.inf).min(axis=(1, 2), initial=np.inf)
+    out[:, -1] = np.where(ok, centre - lowest, np.nan)
+    return out
+
+
 def _window_features(dem_data, radii: tuple[int, ...]):
     depth = max(radii)
     if isinstance(dem_data, dsa.Array):
@@ -371,8 +395,7 @@ def point_features(
         raise ValueError(
             f"dem_windows must have shape (n, {2 * R + 1}, {2 * R + 1}), got {dem_windows.shape}"
         )
-    window = np.array([window_features_kernel(w, radii)[:, R, R] for w in dem_windows], dtype=np.float32)
-    window = window.reshape(len(dem_windows), len(radii) + 1)
+    window = _centre_window_features(dem_windows, radii)
     north, east = _orientation(np.asarray(aspect, dtype=np.float32), np.asarray(slope, dtype=np.float32))
     cols = [np.asarray(spectral[n], dtype=np.float32) for n in SPECTRAL_FEATURES]
     cols += [np.asarray(elevation, dtype=np.float32), np.asarray(slope, dtype=np.float32), north, east]
