@@ -160,6 +160,25 @@ def test_cog_layout_and_overviews(tmp_path):
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
 
 
+def test_cog_bytes_do_not_depend_on_the_compression_threads(tmp_path):
+    import dask
+
+    from pfatlas.parallel import local_threads
+
+    g = grid_from_bbox((99.0, 38.0, 99.4, 38.3))  # several 512 blocks and overviews to compress
+    rng = np.random.default_rng(0)
+    a = np.cumsum(rng.normal(size=g.shape), axis=1).astype("f4")
+    z = wrap_on_grid(dsa.from_array(a, chunks=300), g, "z", units="m", long_name="z")
+    files = []
+    for n in (1, 2, 3):
+        with dask.config.set(num_workers=n):
+            assert local_threads() == n  # the build's --workers under threads
+            files.append(
+                write_cog(z, tmp_path / f"z{n}.tif", gbox=g, units="m", description="z").read_bytes()
+            )
+    assert files[0] == files[1] == files[2]
+
+
 def test_failed_check_leaves_nothing(tmp_path):
     z = wrap_on_grid(np.zeros(GRID.shape, "f4"), GRID, "z", units="m", long_name="z")
 

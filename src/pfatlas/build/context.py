@@ -11,7 +11,7 @@ from pfatlas import SYNTHETIC_LABEL
 from pfatlas.config import Config
 from pfatlas.grid import grid_from_bbox
 
-__all__ = ["BuildContext", "make_context", "SYNTHETIC_TAG", "local_threads"]
+__all__ = ["BuildContext", "make_context", "SYNTHETIC_TAG"]
 
 SYNTHETIC_TAG = SYNTHETIC_LABEL
 
@@ -43,15 +43,3 @@ def make_context(cfg: Config, out: Path) -> BuildContext:
     crs = None if cfg.area.crs == "auto" else cfg.area.crs
     gbox = grid_from_bbox(cfg.area.bbox, cfg.area.resolution, crs)
     return BuildContext(cfg=cfg, out=Path(out).resolve(), gbox=gbox, chunk=cfg.compute.chunk)
-
-
-def local_threads() -> int:
-    """Threads for the work a stage does in the build's own process (reading sample points, fitting
-    a model on them): the threaded scheduler's worker count (``--workers``), else (no count set, or
-    a dask.distributed cluster) the machine's cores."""
-    import os
-
-    import dask
-
-    n = dask.config.get("num_workers", None)
-    return max(1, int(n)) if n else max(1, os.cpu_count() or 1)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pfatlas.build.context import BuildContext, local_threads
+from pfatlas.build.context import BuildContext
 from pfatlas.build.stages import Stage
 from pfatlas.errors import MissingInputError
 from pfatlas.io.cog import ClassInfo, Layer, write_cogs
@@ -45,6 +45,7 @@ from pfatlas.landcover.features import (
     spectral_feature_names,
     window_radius_cells,
 )
+from pfatlas.parallel import local_threads
 
 __all__ = ["stages", "run_landcover", "landcover_inputs", "fit_epoch_model", "EpochModel"]
 

@@ -46,6 +46,7 @@ from rasterio.transform import Affine
 
 from pfatlas.errors import PfatlasError
 from pfatlas.grid import check_on_grid
+from pfatlas.parallel import local_threads
 
 __all__ = [
     "ClassInfo",
@@ -376,6 +377,7 @@ def write_cogs(
                     BLOCKSIZE=blocksize,
                     OVERVIEW_RESAMPLING=OVERVIEW_RESAMPLING["class" if is_class else "continuous"],
                     BIGTIFF="IF_SAFER",
+                    NUM_THREADS=local_threads(),  # same bytes, compressed in parallel
                 )
             if is_class:
                 pams[layer.path].write_text(class_pam_xml(layer.classes), encoding="utf-8")
