@@ -135,7 +135,8 @@ class EpochModel:
     model: LandCoverModel
     stack: xr.DataArray  # the epoch's lazy feature stack
     trend: LstTrend  # the epoch's LST trend with elevation
-    codes: np.ndarray  # class codes of the epoch's own samples
+    samples: pd.DataFrame  # the epoch's own samples (tables/samples.csv)
+    codes: np.ndarray  # their class codes
     train: np.ndarray  # indices into them: training split
     val: np.ndarray  # and held-out split
     points_by_epoch: dict[str, int]  # training points per epoch that trained the forests
@@ -158,7 +159,8 @@ def _training_plots(ctx: BuildContext, epoch: str, samples: pd.DataFrame, train:
     an epoch's samples, and the epoch's LST trend fitted on them."""
     codes = samples["class_code"].to_numpy(dtype=np.int64)
     rows, cols = samples["row"].to_numpy()[train], samples["col"].to_numpy()[train]
-    radius = np.array([plot_radii(ctx)[c] for c in codes[train]], dtype=np.int64)
+    radii = plot_radii(ctx)
+    radius = np.array([radii[c] for c in codes[train]], dtype=np.int64)
     parts = []
     for r in np.unique(radius):  # each class's plot size; then point by point again
         (idx,) = np.nonzero(radius == r)
@@ -227,6 +229,7 @@ def fit_epoch_model(ctx: BuildContext, label: str) -> EpochModel:
         model=model,
         stack=stack,
         trend=trend,
+        samples=samples,
         codes=codes,
         train=train,
         val=val,
@@ -243,8 +246,7 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
     names = {c.code: c.name for c in classes}
     fitted = fit_epoch_model(ctx, label)
     model, stack, codes, val = fitted.model, fitted.stack, fitted.codes, fitted.val
-    samples = _samples(ctx, label)
-    rows, cols = samples["row"].to_numpy(), samples["col"].to_numpy()
+    rows, cols = fitted.samples["row"].to_numpy(), fitted.samples["col"].to_numpy()
     X_val = sample_features(ctx, label, np.floor(rows[val]) + 0.5, np.floor(cols[val]) + 0.5, fitted.trend)
     pred, _ = predict_features(X_val, model)
     report = assess_accuracy(codes[val], pred, [c.code for c in classes], [c.name for c in classes])

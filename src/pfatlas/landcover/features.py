@@ -66,7 +66,7 @@ _QUANTUM = 256.0  # [m-1] elevation rounded to 1/256 m for exact window sums
 
 @dataclass(frozen=True)
 class LstTrend:
-    """Linear trend of land surface temperature with elevation across the area.
+    """Linear trend of land surface temperature with elevation (from :func:`fit_lst_trend`).
 
     ``lst ~ intercept_c + lapse_c_per_m * elevation``; the anomaly of a cell is its LST minus the
     trend at its elevation [degC].
