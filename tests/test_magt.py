@@ -182,7 +182,7 @@ def test_rf_loocv_by_refits():
 def test_rf_cv_folds_as_tasks_equal_the_serial_loop_and_run_on_a_cluster():
     from distributed import Client, LocalCluster
 
-    from pfatlas.magt.validation import _on_cluster
+    from pfatlas.parallel import on_cluster
 
     rng = np.random.default_rng(3)
     X = np.column_stack([np.ones(20), rng.normal(size=(20, 3))])
@@ -190,13 +190,13 @@ def test_rf_cv_folds_as_tasks_equal_the_serial_loop_and_run_on_a_cluster():
     folds = np.repeat(np.arange(5), 4)
     fp = rf_fit_predict(20, 0)
     serial = cv_predictions(fp, X, y, folds)
-    assert not _on_cluster()
+    assert not on_cluster()
     np.testing.assert_array_equal(cv_predictions(fp, X, y, folds, tasks=True), serial)  # threads
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
         Client(cluster),
     ):
-        assert _on_cluster()  # train_magt then fits the folds on the workers
+        assert on_cluster()  # train_magt then fits the folds on the workers
         np.testing.assert_array_equal(cv_predictions(fp, X, y, folds, tasks=True), serial)
 
 

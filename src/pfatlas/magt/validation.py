@@ -32,6 +32,7 @@ from pfatlas.errors import InputError
 from pfatlas.magt.features import BASE_TERMS, FeatureSpec
 from pfatlas.magt.models import MLRFit, RFFit, fit_mlr, fit_rf, forest_mean_var
 from pfatlas.magt.predict import MagtModel
+from pfatlas.parallel import on_cluster
 
 __all__ = [
     "scores",
@@ -128,17 +129,6 @@ def cv_predictions(
     for t, p in zip(tests, done, strict=True):
         pred[t] = p
     return pred
-
-
-def _on_cluster() -> bool:
-    """Whether a dask.distributed client is the current scheduler."""
-    try:
-        from distributed import default_client
-
-        default_client()
-    except (ImportError, ValueError):
-        return False
-    return True
 
 
 def loocv_mlr(X: np.ndarray, y: np.ndarray, n_base: int = 7) -> np.ndarray:
@@ -277,7 +267,7 @@ def train_magt(
     # on a dask.distributed cluster the folds' forests are fitted by the worker processes; in one
     # process they stay serial (a 50-tree forest on ~50 boreholes is Python overhead that holds the
     # GIL: measured no faster on 2 threads)
-    cluster = _on_cluster()
+    cluster = on_cluster()
     loo["rf"] = cv_predictions(rf_cv, X, y, np.arange(y.size), tasks=cluster)
     blocked["rf"] = cv_predictions(rf_cv, X, y, blocks, tasks=cluster)
     rows = []
