@@ -22,7 +22,7 @@ from pathlib import Path
 from _provenance import print_stages, rerun_stages
 from _record import add_json_option, save
 
-STAGES = ("landcover", "magt", "active_layer", "ground_ice")
+STAGES = ("landcover_forest", "landcover", "magt", "active_layer", "ground_ice")
 TARGET_S = 60.0  # issue 3: stages 4-9 of one epoch at full size
 
 

@@ -30,7 +30,7 @@ from _provenance import fmt, grid_cells, stage_figures
 from _record import add_json_option, save
 
 # per-cell stages by name prefix (stage names are "<prefix>/<epoch>", or "change/<a>_<b>")
-PER_CELL = ("composite", "landcover", "magt", "active_layer", "ground_ice", "change")
+PER_CELL = ("composite", "landcover_forest", "landcover", "magt", "active_layer", "ground_ice", "change")
 TARGET_SPEEDUP = 1.6  # issue 6: 2 workers >= 1.6x 1 worker on the per-cell stages
 
 

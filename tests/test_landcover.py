@@ -26,7 +26,7 @@ from pfatlas.landcover import (
     predict_features,
     split_samples,
 )
-from pfatlas.landcover.classify import forest_predict
+from pfatlas.landcover.classify import class_probabilities, forest_predict
 from pfatlas.landcover.features import (
     LstTrend,
     add_lst_anomaly,
@@ -379,6 +379,13 @@ def test_classify_fills_composite_holes_and_is_chunk_independent(chunk, monkeypa
     X = eager.values.reshape(eager.shape[0], -1).T
     clear = ~np.isnan(X[:, 0])
     assert np.array_equal(lc.reshape(-1)[clear], model.rf.predict(X[clear]))
+    # the class probabilities the build writes: chunk-independent, and their winner is the map
+    probs = class_probabilities(_stack(comp, dem, slope, aspect, chunk=chunk), model)
+    assert isinstance(probs.data, dsa.Array) and probs["class"].values.tolist() == list(model.codes)
+    P = probs.values
+    np.testing.assert_array_equal(P, class_probabilities(eager, model).values)
+    np.testing.assert_array_equal(np.asarray(model.codes)[P.argmax(axis=0)], lc)
+    np.testing.assert_allclose(P.max(axis=0), pr, rtol=1e-6)
 
 
 def test_only_cells_without_any_feature_are_nodata():
@@ -416,12 +423,16 @@ def test_stage_writes_maps_tables_and_is_accurate_on_small_virtual_muli(small_de
 
     ctx = make_context(load_config(small_demo / "inputs" / "config.toml"), small_demo)
     st = {s.name: s for s in stages(ctx)}
-    assert set(st) == {"landcover/2000", "landcover/2020"}
+    assert set(st) == {"landcover_forest/2000", "landcover_forest/2020", "landcover/2000", "landcover/2020"}
     # pooled training: each epoch's forest also learns from the other epoch's training plots
-    assert st["landcover/2000"].depends == ("terrain", "samples", "composite/2000", "composite/2020")
-    assert ctx.path("2020", "composite", "lst.tif") in st["landcover/2000"].inputs(ctx)
+    assert st["landcover_forest/2000"].depends == ("terrain", "samples", "composite/2000", "composite/2020")
+    assert ctx.path("2020", "composite", "lst.tif") in st["landcover_forest/2000"].inputs(ctx)
+    # compound classification: each epoch's map from the forests of both
+    assert st["landcover/2000"].depends == ("samples", "landcover_forest/2000", "landcover_forest/2020")
     with pytest.warns(PfatlasWarning, match="no training sample"):  # 2000: no pits or dumps yet
-        files = st["landcover/2000"].run(ctx)
+        forest = st["landcover_forest/2000"].run(ctx)
+    assert ctx.path("2000", "landcover_forest", "probability_1.tif") in forest
+    files = st["landcover/2000"].run(ctx)
     assert ctx.path("2000", "landcover.tif") in files
     with rasterio.open(ctx.path("2000", "landcover.tif")) as src:
         lc = src.read(1)
@@ -466,8 +477,8 @@ def test_pooling_off_trains_on_the_epochs_own_samples_only(small_demo):
     cfg = cfg.model_copy(update={"landcover": cfg.landcover.model_copy(update={"pool_epochs": False})})
     ctx = make_context(cfg, small_demo)
     st = {s.name: s for s in stages(ctx)}
-    assert st["landcover/2020"].depends == ("terrain", "samples", "composite/2020")
-    assert ctx.path("2000", "composite", "lst.tif") not in st["landcover/2020"].inputs(ctx)
+    assert st["landcover_forest/2020"].depends == ("terrain", "samples", "composite/2020")
+    assert ctx.path("2000", "composite", "lst.tif") not in st["landcover_forest/2020"].inputs(ctx)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PfatlasWarning)  # a class the small world's 2020 lacks
         fitted = fit_epoch_model(ctx, "2020")
@@ -486,7 +497,7 @@ def test_pooling_off_trains_on_the_epochs_own_samples_only(small_demo):
 @pytest.mark.slow
 def test_stage_refuses_an_epoch_with_too_few_samples(small_demo, tmp_path):
     from pfatlas.build.context import make_context
-    from pfatlas.build.stage_landcover import run_landcover
+    from pfatlas.build.stage_landcover import run_forest
     from pfatlas.config import load_config
 
     out = tmp_path / "o"
@@ -497,5 +508,53 @@ def test_stage_refuses_an_epoch_with_too_few_samples(small_demo, tmp_path):
     s[s["epoch"] == "2000"].head(8).to_csv(out / "tables" / "samples.csv", index=False)
     ctx = make_context(load_config(small_demo / "inputs" / "config.toml"), out)
     with pytest.raises(InputError, match=r"samples.csv.*epoch '2000' has \d training sample"):
-        run_landcover(ctx, "2000")
-    assert not (out / "2000" / "landcover.tif").exists()
+        run_forest(ctx, "2000")
+    assert not (out / "2000" / "landcover_forest").exists()
+
+
+def _map_only_copy(small_demo, out):
+    """What the map stage reads: the samples and the forests of both epochs."""
+    (out / "tables").mkdir(parents=True)
+    shutil.copy(small_demo / "tables" / "samples.csv", out / "tables")
+    for e in ("2000", "2020"):
+        shutil.copy(small_demo / "tables" / f"landcover_forest_{e}.json", out / "tables")
+        shutil.copytree(small_demo / e / "landcover_forest", out / e / "landcover_forest")
+
+
+@pytest.mark.slow
+def test_compound_maps_change_less_than_independent_ones_and_off_is_each_forests_winner(small_demo, tmp_path):
+    from pfatlas.build.context import make_context
+    from pfatlas.build.stage_landcover import run_landcover
+    from pfatlas.config import load_config
+
+    cfg = load_config(small_demo / "inputs" / "config.toml")
+    maps = {}
+    for compound in (True, False):
+        out = tmp_path / str(compound)
+        _map_only_copy(small_demo, out)
+        lc_cfg = cfg.landcover.model_copy(update={"compound_epochs": compound})
+        ctx = make_context(cfg.model_copy(update={"landcover": lc_cfg}), out)
+        for e in ("2000", "2020"):
+            run_landcover(ctx, e)
+        maps[compound] = {}
+        for e in ("2000", "2020"):
+            with rasterio.open(out / e / "landcover.tif") as src:
+                maps[compound][e] = src.read(1)
+        m = json.loads((out / "tables" / "metrics_landcover_2000.json").read_text())
+        assert m["compound_epochs"] == (["2000", "2020"] if compound else None)
+    # off: each epoch's map is its own forest's most probable class (first on a tie)
+    info = json.loads((small_demo / "tables" / "landcover_forest_2020.json").read_text())
+    P = []
+    for c in info["codes"]:
+        with rasterio.open(small_demo / "2020" / "landcover_forest" / f"probability_{c}.tif") as src:
+            P.append(src.read(1))
+    winner = np.asarray(info["codes"])[np.argmax(np.stack(P), axis=0)]
+    np.testing.assert_array_equal(maps[False]["2020"], winner)
+    # on: the two epochs' evidence is combined, and two maps of mostly unchanged ground disagree
+    # far less than two independent classifications (the small world changes only where mined)
+    changed = {k: np.mean(v["2000"] != v["2020"]) for k, v in maps.items()}
+    assert changed[True] < 0.6 * changed[False], changed
+    with rasterio.open(small_demo / "inputs" / "truth" / "2020" / "mining_zone.tif") as src:
+        mined = np.isin(src.read(1), [1, 2])
+    # mined ground still changes class: most pits and dumps of the truth are mapped as changed
+    assert np.mean(maps[True]["2000"][mined] != maps[True]["2020"][mined]) > 0.8

@@ -213,8 +213,13 @@ def reference(inputs) -> Path:
     """An uninterrupted threaded build of :func:`inputs`."""
     report = run_build(inputs, inputs.parent / "reference")
     assert report.ran() == ["dem", "terrain", "geomorphology", "samples", "composite/2000", "composite/2020",
-                            "landcover/2000", "landcover/2020"]  # fmt: skip
+                            *LANDCOVER]  # fmt: skip
     return report.out
+
+
+LANDCOVER = ["landcover_forest/2000", "landcover_forest/2020", "landcover/2000", "landcover/2020"]
+# a chunk of the 2000 forest's class probabilities is written: the predict-and-write pass is under way
+FOREST_CHUNK = "2000/landcover_forest/.probability_*.tif.*.tmp/r*_c*.tif"
 
 
 def _alive(pid: int) -> bool:
@@ -235,7 +240,7 @@ def _on_cluster(config: Path, workers: int = 2):
 
 @pytest.mark.slow
 def test_worker_killed_mid_stage_loses_nothing(inputs, reference, tmp_path):
-    """SIGKILL of one of two local-cluster workers while the land cover of 2000 is being written:
+    """SIGKILL of one of two local-cluster workers while the 2000 forest's class probabilities are being written:
     the nanny restarts it, the scheduler reruns its tasks, the rasters equal the threaded build's."""
     from distributed import default_client
 
@@ -247,8 +252,7 @@ def test_worker_killed_mid_stage_loses_nothing(inputs, reference, tmp_path):
 
     def kill_one():
         try:
-            # a chunk of the land cover is written: the predict-and-write pass is under way
-            seen["chunk"] = _wait_for(out, "2000/.landcover.tif.*.tmp/r*_c*.tif")
+            seen["chunk"] = _wait_for(out, FOREST_CHUNK)
             before = worker_pids()
             seen["victim"] = victim = min(before)
             os.kill(victim, signal.SIGKILL)
@@ -274,7 +278,7 @@ def test_worker_killed_mid_stage_loses_nothing(inputs, reference, tmp_path):
     # nanny's restart is seen when the build lasts long enough for it: not always on a busy machine)
     assert seen.get("victim") and seen["killed_at"] < finished_at, seen
     assert not _alive(seen["victim"])
-    assert report.ran()[-2:] == ["landcover/2000", "landcover/2020"]
+    assert report.ran()[-4:] == LANDCOVER
     assert json.loads((out / "provenance.json").read_text())["status"] == "complete"
     assert not _temporaries(out)
     assert_same_rasters(reference, out)
@@ -310,20 +314,20 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(inputs, reference, tmp_path)
 
     rerun = run_build(inputs, out)
     assert rerun.reused() == finished
-    assert rerun.ran() == ["composite/2000", "composite/2020", "landcover/2000", "landcover/2020"]
+    assert rerun.ran() == ["composite/2000", "composite/2020", *LANDCOVER]
     assert_same_rasters(reference, out)
 
 
 @pytest.mark.slow
 def test_kill_9_of_the_build_neither_breaks_nor_pollutes_the_rerun(inputs, reference, tmp_path):
-    """SIGKILL of a threaded `pfatlas build` while the 2000 land cover is being written leaves its
+    """SIGKILL of a threaded `pfatlas build` while the 2000 forest's probabilities are being written leaves its
     temporary chunk folders; the rerun removes them, reuses the finished stages, and equals the
     reference."""
     out = tmp_path / "out"
     proc = subprocess.Popen([PFATLAS, "-q", "build", str(inputs), "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
-        _wait_for(out, "2000/.landcover.tif.*.tmp/r*_c*.tif", proc)
+        _wait_for(out, FOREST_CHUNK, proc)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -334,6 +338,6 @@ def test_kill_9_of_the_build_neither_breaks_nor_pollutes_the_rerun(inputs, refer
     rerun = run_build(inputs, out)
     assert rerun.reused() == ["dem", "terrain", "geomorphology", "samples", "composite/2000",
                               "composite/2020"]  # fmt: skip
-    assert rerun.ran() == ["landcover/2000", "landcover/2020"]
+    assert rerun.ran() == LANDCOVER
     assert not _temporaries(out)
     assert_same_rasters(reference, out)

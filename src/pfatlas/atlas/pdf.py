@@ -552,7 +552,10 @@ def _methods(cfg: dict) -> list[tuple[str, str]]:
         ("Land cover", f"A random forest (Breiman 2001) of {lc.get('n_estimators', 300)} trees per epoch on 21 features "
          "(reflectances, indices, surface temperature, elevation, slope, aspect, relief at two radii, height above the "
          "local minimum), trained on sample plots; "
-         f"{100 * lc.get('validation_fraction', 0.3):.0f} % of the points of each class are held out. Accuracy: "
+         + ("each cell's classes in all epochs are then decided together (compound classification, Swain 1978; "
+            f"prior probability of a change between epochs {lc.get('change_prior', 0.2)}), so classification "
+            "errors do not appear as change; " if lc.get("compound_epochs", True) else "")
+         + f"{100 * lc.get('validation_fraction', 0.3):.0f} % of the points of each class are held out. Accuracy: "
          "overall, kappa, producer's and user's accuracy with standard errors (Congalton & Green 2019; Olofsson et al. 2014)."),
         ("Mean annual ground temperature (MAGT)", "The six factors of the record (elevation, longitude, latitude, slope, "
          "aspect, land cover) explain the MAGT at natural boreholes, by multiple linear regression or a random forest; "

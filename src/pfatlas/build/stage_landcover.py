@@ -10,7 +10,7 @@ class), ``landcover_feature_importance_<epoch>.csv`` and ``metrics_landcover_<ep
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,19 +22,20 @@ import xarray as xr
 from pfatlas.build.context import BuildContext
 from pfatlas.build.stages import Stage
 from pfatlas.errors import MissingInputError
-from pfatlas.io.cog import ClassInfo, Layer, write_cogs
-from pfatlas.io.raster import read_to_grid
+from pfatlas.io.cog import CLASS_NODATA, ClassInfo, Layer, write_cogs
+from pfatlas.io.raster import read_to_grid, sample_points
 from pfatlas.io.table_writer import read_table, write_json, write_table
 from pfatlas.landcover.accuracy import assess_accuracy
 from pfatlas.landcover.classify import (
     LandCoverModel,
     check_training,
-    classify,
+    class_probabilities,
     fit_landcover_model,
     plot_cells,
     predict_features,
     split_samples,
 )
+from pfatlas.landcover.compound import compound_posteriors
 from pfatlas.landcover.features import (
     SPECTRAL_FEATURES,
     LstTrend,
@@ -47,7 +48,7 @@ from pfatlas.landcover.features import (
 )
 from pfatlas.parallel import local_threads
 
-__all__ = ["stages", "run_landcover", "landcover_inputs", "fit_epoch_model", "EpochModel"]
+__all__ = ["stages", "run_forest", "run_landcover", "landcover_inputs", "fit_epoch_model", "EpochModel"]
 
 MIN_TRAINING_SAMPLES = 10
 
@@ -92,7 +93,7 @@ def feature_stack(ctx: BuildContext, label: str, trend: LstTrend):
 
 def sample_features(ctx: BuildContext, label: str, rows, cols, trend: LstTrend | None) -> np.ndarray:
     """Features at sample cells, read point by point (equal to the stack's values there)."""
-    from pfatlas.io.raster import read_windows, sample_points
+    from pfatlas.io.raster import read_windows
 
     comp = ctx.path(label, "composite")
     cell = abs(float(ctx.gbox.resolution.x))
@@ -142,6 +143,7 @@ class EpochModel:
     points_by_epoch: dict[str, int]  # training points per epoch that trained the forests
     points_by_class: dict[int, int]  # training points per class, all epochs
     n_cells: int  # training plot cells, all epochs
+    cells_by_class: dict[int, int]  # training plot cells per class, all epochs (the forest's prior)
 
 
 def plot_radii(ctx: BuildContext) -> dict[int, int]:
@@ -236,46 +238,227 @@ def fit_epoch_model(ctx: BuildContext, label: str) -> EpochModel:
         points_by_epoch=by_epoch,
         points_by_class=by_class,
         n_cells=int(sum(len(a) for a in y)),
+        cells_by_class={
+            int(c): int(n) for c, n in zip(*np.unique(np.concatenate(y), return_counts=True), strict=True)
+        },
     )
 
 
+def forest_probability_path(ctx: BuildContext, label: str, code: int) -> Path:
+    """Where epoch ``label``'s forest writes its probability of class ``code``."""
+    return ctx.path(label, "landcover_forest", f"probability_{code}.tif")
+
+
+def _forest_json(ctx: BuildContext, label: str) -> Path:
+    return ctx.path("tables", f"landcover_forest_{label}.json")
+
+
+def _held_out_cells(samples: pd.DataFrame, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = samples["row"].to_numpy(), samples["col"].to_numpy()
+    return np.floor(rows[val]) + 0.5, np.floor(cols[val]) + 0.5
+
+
+def run_forest(ctx: BuildContext, label: str) -> list[Path]:
+    """Fit epoch ``label``'s forests and write their probability of each class
+    (``<epoch>/landcover_forest/probability_<code>.tif``), the feature importance and
+    ``tables/landcover_forest_<epoch>.json`` (classes, training class shares, held-out accuracy of
+    the forest alone)."""
+    lc_cfg = ctx.cfg.landcover
+    names = {c.code: c.name for c in lc_cfg.classes}
+    fitted = fit_epoch_model(ctx, label)
+    model = fitted.model
+    probs = class_probabilities(fitted.stack, model)
+    out = write_cogs(
+        [
+            Layer(
+                probs.sel({"class": code}, drop=True),
+                forest_probability_path(ctx, label, code),
+                "1",
+                f"Random Forest probability of land-cover class {code} '{names[code]}' (epoch {label})",
+                tags=ctx.tags,
+            )
+            for code in model.codes
+        ],
+        gbox=ctx.gbox,
+    )
+    synthetic = ctx.cfg.area.synthetic
+    imp = pd.DataFrame(
+        sorted(model.feature_importance.items(), key=lambda kv: -kv[1]), columns=["feature", "importance"]
+    )
+    tables = ctx.path("tables")
+    out.append(write_table(imp, tables / f"landcover_feature_importance_{label}.csv", synthetic=synthetic))
+    rows, cols = _held_out_cells(fitted.samples, fitted.val)
+    X_val = sample_features(ctx, label, rows, cols, fitted.trend)
+    pred, _ = predict_features(X_val, model)
+    ok = pred != CLASS_NODATA
+    # the class mix of the training points: the field sample's estimate of the classes' shares (the
+    # plot cells would count a 1-cell road plot 9 times less than a 9-cell meadow plot)
+    total = sum(fitted.points_by_class.values())
+    info = {
+        "epoch": label,
+        "codes": list(model.codes),
+        "classes": [names[c] for c in model.codes],
+        "training_cells": {str(c): n for c, n in fitted.cells_by_class.items()},
+        "prior": [fitted.points_by_class.get(c, 0) / total for c in model.codes],
+        "n_train": sum(fitted.points_by_epoch.values()),
+        "n_train_by_epoch": fitted.points_by_epoch,
+        "points_by_class": {str(c): n for c, n in fitted.points_by_class.items()},
+        "n_train_cells": fitted.n_cells,
+        "plot_radius_cells": {names[c]: r for c, r in sorted(plot_radii(ctx).items())},
+        "lst_trend": {
+            "intercept_c": fitted.trend.intercept_c,
+            "lapse_c_per_km": 1000.0 * fitted.trend.lapse_c_per_m,
+            "n_cells": fitted.trend.n_cells,
+        },
+        "held_out_overall_accuracy_forest": float(np.mean(pred[ok] == fitted.codes[fitted.val][ok]))
+        if ok.any()
+        else None,
+    }
+    out.append(write_json(info, _forest_json(ctx, label)))
+    return out
+
+
+def compound_epochs(ctx: BuildContext) -> list[str]:
+    """The epochs, in time order, whose forests decide each epoch's map together (just the epoch
+    itself without ``landcover.compound_epochs``)."""
+    return [e.label for e in sorted(ctx.cfg.epochs, key=lambda e: e.year)]
+
+
+def _epochs_for(ctx: BuildContext, label: str) -> list[str]:
+    return compound_epochs(ctx) if ctx.cfg.landcover.compound_epochs else [label]
+
+
+def _forest_info(ctx: BuildContext, label: str) -> dict:
+    path = _forest_json(ctx, label)
+    if not path.is_file():
+        raise MissingInputError(
+            f"the forest of epoch '{label}' is missing (run 'landcover_forest/{label}')", path=path
+        )
+    return json.loads(path.read_text())
+
+
+def _union(codes: list[int], info: dict) -> tuple[list[int], np.ndarray]:
+    """The positions of an epoch's forest classes among ``codes`` and its prior over them."""
+    pos = [codes.index(c) for c in info["codes"]]
+    prior = np.zeros(len(codes))
+    prior[pos] = info["prior"]
+    return pos, prior
+
+
+def _decide(post: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class code (NaN where no evidence) and its probability from ``(K, n)`` probabilities."""
+    missing = np.isnan(post).any(axis=0)
+    best = np.argmax(np.nan_to_num(post, nan=-1.0), axis=0)
+    prob = np.take_along_axis(post, best[None], axis=0)[0]
+    code = codes[best].astype(np.float32)
+    code[missing] = np.nan
+    prob[missing] = np.nan
+    return code, prob.astype(np.float32)
+
+
+def _compound_block(*blocks, priors, index, change_prior, codes):
+    k, by, bx = blocks[0].shape
+    proba = [b.reshape(k, by * bx) for b in blocks]
+    post = compound_posteriors(proba, priors, change_prior)[index] if len(blocks) > 1 else proba[0]
+    code, prob = _decide(post, codes)
+    return np.stack([code.reshape(by, bx), prob.reshape(by, bx)])
+
+
+def _union_stack(ctx: BuildContext, epoch: str, codes: list[int], info: dict):
+    """Lazy ``(K, y, x)`` forest probabilities of an epoch over ``codes`` (0 where its forest lacks
+    the class)."""
+    import dask.array as dsa
+
+    layers = {c: read_to_grid(forest_probability_path(ctx, epoch, c), ctx.gbox, resampling="nearest",
+                              chunks=ctx.chunk) for c in info["codes"]}  # fmt: skip
+    ref = next(iter(layers.values()))
+    stack = dsa.stack([layers[c].data if c in layers else dsa.zeros_like(ref.data) for c in codes])
+    return stack, ref
+
+
 def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
-    """Fit, predict, assess and write the land cover of epoch ``label``; returns the files written."""
+    """The land-cover map of epoch ``label`` from the forests of every epoch (compound
+    classification, :mod:`pfatlas.landcover.compound`), its accuracy at the held-out points; returns
+    the files written."""
+    import dask.array as dsa
+
     lc_cfg = ctx.cfg.landcover
     classes = sorted(lc_cfg.classes, key=lambda c: c.code)
-    names = {c.code: c.name for c in classes}
-    fitted = fit_epoch_model(ctx, label)
-    model, stack, codes, val = fitted.model, fitted.stack, fitted.codes, fitted.val
-    rows, cols = fitted.samples["row"].to_numpy(), fitted.samples["col"].to_numpy()
-    X_val = sample_features(ctx, label, np.floor(rows[val]) + 0.5, np.floor(cols[val]) + 0.5, fitted.trend)
-    pred, _ = predict_features(X_val, model)
-    report = assess_accuracy(codes[val], pred, [c.code for c in classes], [c.name for c in classes])
+    codes = [c.code for c in classes]
+    epochs = _epochs_for(ctx, label)
+    infos = {e: _forest_info(ctx, e) for e in epochs}
+    union = {e: _union(codes, infos[e]) for e in epochs}
+    priors = [union[e][1] for e in epochs]
+    index = epochs.index(label)
+    code_arr = np.asarray(codes)
 
-    maps = classify(stack, model)
+    # the held-out points of this epoch, decided as the map decides their cells
+    samples = _samples(ctx, label)
+    truth_codes = samples["class_code"].to_numpy(dtype=np.int64)
+    _, val = split_samples(truth_codes, lc_cfg.validation_fraction, lc_cfg.seed)
+    rows, cols = _held_out_cells(samples, val)
+    point_proba = []
+    for e in epochs:
+        p = np.zeros((len(codes), val.size))
+        for c in infos[e]["codes"]:
+            p[codes.index(c)] = sample_points(forest_probability_path(ctx, e, c), rows, cols)
+        p[:, np.isnan(p).any(axis=0)] = np.nan
+        point_proba.append(p)
+    post = (
+        compound_posteriors(point_proba, priors, lc_cfg.change_prior)[index]
+        if len(epochs) > 1
+        else point_proba[0]
+    )
+    pred_code, _ = _decide(post, code_arr)
+    pred = np.where(np.isnan(pred_code), CLASS_NODATA, pred_code).astype(np.int64)
+    report = assess_accuracy(truth_codes[val], pred, codes, [c.name for c in classes])
+
+    read = [_union_stack(ctx, e, codes, infos[e]) for e in epochs]
+    stacks = [st.rechunk({0: -1}) for st, _ in read]
+    template = read[0][1]
+    out2 = dsa.map_blocks(
+        _compound_block,
+        *stacks,
+        priors=priors,
+        index=index,
+        change_prior=lc_cfg.change_prior,
+        codes=code_arr,
+        dtype=np.float32,
+        chunks=((2,), *stacks[0].chunks[1:]),
+        meta=np.array((), dtype=np.float32).reshape((0, 0, 0)),
+    )
+    lc = template.copy(data=out2[0]).fillna(CLASS_NODATA).astype(np.uint8)
+    pr = template.copy(data=out2[1])
+    how = (
+        f"compound classification of epochs {', '.join(epochs)} (Swain 1978), change prior {lc_cfg.change_prior}"
+        if len(epochs) > 1
+        else "Random Forest"
+    )
     info = [ClassInfo(c.code, c.name, c.rgb) for c in classes]
     out = write_cogs(
         [
             Layer(
-                maps["landcover"],
+                lc,
                 ctx.path(label, "landcover.tif"),
                 "class",
-                f"land cover, Random Forest on composite, LST and terrain (epoch {label})",
+                f"land cover, Random Forest on composite, LST and terrain; {how} (epoch {label})",
                 classes=info,
                 tags=ctx.tags,
-            ),
+            ),  # fmt: skip
             Layer(
-                maps["landcover_probability"],
+                pr,
                 ctx.path(label, "landcover_probability.tif"),
                 "1",
-                f"Random Forest probability of the mapped land-cover class (epoch {label})",
+                f"probability of the mapped land-cover class; {how} (epoch {label})",
                 tags=ctx.tags,
-            ),
+            ),  # fmt: skip
         ],
         gbox=ctx.gbox,
     )
 
     synthetic = ctx.cfg.area.synthetic
-    n_train = [fitted.points_by_class.get(c.code, 0) for c in classes]
+    own = infos[label]
+    n_train = [int(own["points_by_class"].get(str(c), 0)) for c in codes]
     tables = ctx.path("tables")
     out.append(
         write_table(
@@ -284,36 +467,30 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
     )
     out.append(
         write_table(
-            report.summary_table(sum(fitted.points_by_epoch.values())),
+            report.summary_table(own["n_train"]),
             tables / f"landcover_accuracy_summary_{label}.csv",
             synthetic=synthetic,
-        )
+        )  # fmt: skip
     )
     out.append(
         write_table(
             report.confusion_table(), tables / f"landcover_confusion_{label}.csv", synthetic=synthetic
         )
     )
-    imp = pd.DataFrame(
-        sorted(model.feature_importance.items(), key=lambda kv: -kv[1]), columns=["feature", "importance"]
-    )
-    out.append(write_table(imp, tables / f"landcover_feature_importance_{label}.csv", synthetic=synthetic))
     metrics = {
         "epoch": label,
         "overall_accuracy": report.overall_accuracy,
         "overall_accuracy_se": report.overall_accuracy_se,
         "kappa": report.kappa,
-        "n_train": sum(fitted.points_by_epoch.values()),
-        "n_train_by_epoch": fitted.points_by_epoch,
-        "n_train_cells": fitted.n_cells,
-        "plot_radius_cells": {names[c]: r for c, r in sorted(plot_radii(ctx).items())},
-        "lst_trend": {
-            "intercept_c": fitted.trend.intercept_c,
-            "lapse_c_per_km": 1000.0 * fitted.trend.lapse_c_per_m,
-            "n_cells": fitted.trend.n_cells,
+        "overall_accuracy_forest_alone": own["held_out_overall_accuracy_forest"],
+        "compound_epochs": epochs if len(epochs) > 1 else None,
+        "change_prior": lc_cfg.change_prior if len(epochs) > 1 else None,
+        **{
+            k: own[k]
+            for k in ("n_train", "n_train_by_epoch", "n_train_cells", "plot_radius_cells", "lst_trend")
         },
         "n_validation": int(val.size),
-        "classes_trained": [names[c] for c in model.codes],
+        "classes_trained": own["classes"],
         "synthetic": synthetic,
     }
     metrics = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
@@ -321,22 +498,58 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
     return out
 
 
-def _run(label: str) -> Callable[[BuildContext], list[Path]]:
-    return lambda ctx: run_landcover(ctx, label)
+def forest_inputs(ctx: BuildContext, label: str) -> list[Path]:
+    """The files the forest stage reads (their content decides whether it reruns)."""
+    return landcover_inputs(ctx, label)
+
+
+def map_inputs(ctx: BuildContext, label: str) -> list[Path]:
+    """The files the map stage reads: the forests' tables (their probability rasters are written
+    with them) and the samples."""
+    return [*(_forest_json(ctx, e) for e in _epochs_for(ctx, label)), ctx.path("tables", "samples.csv")]
 
 
 def stages(ctx: BuildContext) -> list[Stage]:
-    """One ``landcover/<epoch>`` stage per epoch of the config."""
+    """Per epoch a ``landcover_forest/<epoch>`` stage (the forests and their class probabilities)
+    and a ``landcover/<epoch>`` stage (the map, from the forests of every epoch)."""
     if ctx.cfg.inputs.samples is None or not ctx.cfg.inputs.landsat:
         return []
-    return [
+    forest_params = lambda c: c.cfg.model_dump(  # noqa: E731
+        mode="json",
+        include={
+            "area": True,
+            "epochs": True,
+            "landcover": {
+                "classes",
+                "n_estimators",
+                "seed",
+                "validation_fraction",
+                "plot_radius_m",
+                "pool_epochs",
+                "relief_radii_m",
+            },
+        },  # fmt: skip
+    )
+    out = [
         Stage(
-            f"landcover/{e.label}",
-            _run(e.label),
-            inputs=lambda c, e=e: landcover_inputs(c, e.label),
-            params=lambda c: c.cfg.model_dump(mode="json", include={"area", "landcover", "epochs"}),
+            f"landcover_forest/{e.label}",
+            (lambda ctx, e=e: run_forest(ctx, e.label)),
+            inputs=lambda c, e=e: forest_inputs(c, e.label),
+            params=forest_params,
             depends=("terrain", "samples", *(f"composite/{t}" for t in training_epochs(ctx, e.label))),
-            description=f"Random Forest land cover {e.label}",
+            description=f"Random Forest class probabilities {e.label}",
         )
         for e in ctx.cfg.epochs
     ]
+    out += [
+        Stage(
+            f"landcover/{e.label}",
+            (lambda ctx, e=e: run_landcover(ctx, e.label)),
+            inputs=lambda c, e=e: map_inputs(c, e.label),
+            params=lambda c: c.cfg.model_dump(mode="json", include={"area", "landcover", "epochs"}),
+            depends=("samples", *(f"landcover_forest/{t}" for t in _epochs_for(ctx, e.label))),
+            description=f"land cover {e.label}",
+        )
+        for e in ctx.cfg.epochs
+    ]
+    return out

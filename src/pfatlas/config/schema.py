@@ -155,6 +155,10 @@ class LandCoverConfig(_Section):
     # train each epoch's forest also on the other epochs' training samples (each with its own
     # epoch's features), of the classes sampled in this epoch; false: the epoch's own samples only
     pool_epochs: bool = True
+    # compound classification (Swain 1978): the classes of a cell in all epochs decided together, a
+    # change between consecutive epochs having this prior probability; false: each epoch on its own
+    compound_epochs: bool = True
+    change_prior: float = Field(0.2, gt=0, lt=1)
     # radii [m] of the local-relief features (elevation minus the window mean); the largest also sets
     # the window of the height-above-local-minimum feature
     relief_radii_m: list[float] = Field(default_factory=lambda: [150.0, 1000.0], min_length=1)

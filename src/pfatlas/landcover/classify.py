@@ -41,6 +41,8 @@ __all__ = [
     "forest_predict",
     "predict_features",
     "classify",
+    "forest_proba",
+    "class_probabilities",
 ]
 
 
@@ -271,6 +273,72 @@ def forest_predict(X: np.ndarray, model: LandCoverModel) -> tuple[np.ndarray, np
     if hole.any():
         index[hole], prob[hole] = _winner(model.rf_terrain, X[np.ix_(hole, model.terrain)])
     return index, prob.astype(np.float32)
+
+
+def forest_proba(X: np.ndarray, model: LandCoverModel) -> np.ndarray:
+    """Class probabilities of a table of features, shape ``(n, len(model.codes))`` float32.
+
+    The same forests per cell as :func:`forest_predict` (the terrain forest for composite holes);
+    rows of NaN where every feature is NaN.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    present = ~np.isnan(X)
+    main = present.any(axis=1)
+    hole = np.zeros_like(main)
+    if model.spectral:
+        hole = main & ~present[:, list(model.spectral)].any(axis=1)
+        main &= ~hole
+    out = np.full((X.shape[0], len(model.codes)), np.nan, dtype=np.float32)
+    for rows, rf, cols in ((main, model.rf, slice(None)), (hole, model.rf_terrain, list(model.terrain))):
+        (idx,) = np.nonzero(rows)
+        for start in range(0, idx.size, _BATCH):
+            part = idx[start : start + _BATCH]
+            out[part] = rf.predict_proba(X[part][:, cols])
+    return out
+
+
+def _proba_block(block: np.ndarray, model: LandCoverModel) -> np.ndarray:
+    nf, by, bx = block.shape
+    P = forest_proba(block.reshape(nf, by * bx).T, model)
+    return np.ascontiguousarray(P.T).reshape(len(model.codes), by, bx)
+
+
+def class_probabilities(stack: xr.DataArray, model: LandCoverModel) -> xr.DataArray:
+    """The forests' probability of every class of the model at every cell (lazy on dask).
+
+    Dims ``(class, y, x)`` with ``class`` = ``model.codes``; float32 [1], NaN where no feature.
+    """
+    names = tuple(str(n) for n in stack["feature"].values)
+    if names != model.feature_names:
+        raise InputError(
+            f"feature stack {names} does not match the model's features {model.feature_names}",
+            field="feature",
+        )
+    data = stack.data
+    k = len(model.codes)
+    if isinstance(data, dsa.Array):
+        data = data.rechunk({0: -1})
+        token = tokenize(pickle.dumps(model), data.name)
+        out = dsa.map_blocks(
+            _proba_block,
+            data,
+            model=dask.delayed(model, pure=True),
+            dtype=np.float32,
+            chunks=((k,), *data.chunks[1:]),
+            meta=np.array((), dtype=np.float32).reshape((0, 0, 0)),
+            name=f"landcover-proba-{token}",
+        )
+    else:
+        out = _proba_block(np.asarray(data, dtype=np.float32), model)
+    coords = {kk: v for kk, v in stack.coords.items() if kk != "feature"}
+    coords["class"] = list(model.codes)
+    return xr.DataArray(
+        out,
+        dims=("class", "y", "x"),
+        coords=coords,
+        name="landcover_class_probability",
+        attrs={"units": "1", "long_name": "Random Forest probability of each land-cover class"},
+    )
 
 
 def predict_features(X: np.ndarray, model: LandCoverModel) -> tuple[np.ndarray, np.ndarray]:
