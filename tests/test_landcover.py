@@ -558,3 +558,22 @@ def test_compound_maps_change_less_than_independent_ones_and_off_is_each_forests
         mined = np.isin(src.read(1), [1, 2])
     # mined ground still changes class: most pits and dumps of the truth are mapped as changed
     assert np.mean(maps[True]["2000"][mined] != maps[True]["2020"][mined]) > 0.8
+
+
+@pytest.mark.slow
+def test_boreholes_carry_the_land_cover_of_their_year_so_the_epochs_share_their_models(small_demo):
+    from pfatlas.build.context import make_context
+    from pfatlas.build.layout import measurement_epochs
+    from pfatlas.config import load_config
+
+    ctx = make_context(load_config(small_demo / "inputs" / "config.toml"), small_demo)
+    # nearest epoch to the measurement year, the earlier on a tie
+    assert measurement_epochs(ctx, [1990, 2009, 2010, 2011, 2030]).tolist() == ["2000", "2000", "2000",
+                                                                                 "2020", "2020"]  # fmt: skip
+    # both epochs' MAGT regressions and ALT calibrations are fitted on the same borehole table, so
+    # their coefficients and edaphic factors are the same: the maps differ only where the land cover does
+    tables = small_demo / "tables"
+    c0, c1 = (pd.read_csv(tables / f"magt_coefficients_{e}.csv") for e in ("2000", "2020"))
+    pd.testing.assert_frame_equal(c0, c1)
+    a0, a1 = (pd.read_csv(tables / f"alt_calibration_{e}.csv") for e in ("2000", "2020"))
+    pd.testing.assert_frame_equal(a0, a1)

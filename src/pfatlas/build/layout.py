@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from pfatlas.build.context import BuildContext
 from pfatlas.config import Config
 
@@ -20,6 +23,9 @@ __all__ = [
     "final_stage",
     "natural_landcover",
     "landcover_stage",
+    "measurement_epochs",
+    "borehole_landcover",
+    "borehole_landcover_inputs",
     "NATURAL",
     "ATLAS_LAYERS",
 ]
@@ -67,3 +73,44 @@ def natural_landcover(ctx: BuildContext, label: str) -> Path:
 def landcover_stage(ctx: BuildContext, label: str) -> str:
     """Name of the stage that writes :func:`natural_landcover`."""
     return f"natural_landcover/{label}" if mining_configured(ctx.cfg) else f"landcover/{label}"
+
+
+def measurement_epochs(ctx: BuildContext, years) -> np.ndarray:
+    """The epoch label nearest each measurement year (the earlier one on a tie)."""
+    epochs = sorted(ctx.cfg.epochs, key=lambda e: e.year)
+    ey = np.array([e.year for e in epochs], dtype=float)
+    y = np.asarray(years, dtype=float).reshape(-1)
+    nearest = np.argmin(np.abs(y[:, None] - ey[None, :]), axis=1)  # first minimum: the earlier epoch
+    return np.array([epochs[i].label for i in nearest], dtype=object)
+
+
+def borehole_landcover(ctx: BuildContext, boreholes: pd.DataFrame, label: str) -> np.ndarray:
+    """Class code (float, NaN where unmapped) of each borehole's cell in the natural land cover of
+    the epoch nearest its measurement year (epoch ``label``'s where the year is unknown).
+
+    A borehole describes the ground when it was measured, so the land cover that goes with it is
+    the one of that time, whichever epoch is being mapped: every epoch's models are then fitted on
+    the same table, and a map changes between epochs only where its land cover does (a borehole
+    whose cell the two maps classify differently would otherwise tilt one class's coefficients,
+    and every cell of that class would change between the epochs).
+    """
+    from pfatlas.io.raster import sample_points
+
+    rows, cols = boreholes["row"].to_numpy(), boreholes["col"].to_numpy()
+    years = (
+        boreholes["year"].to_numpy(dtype=float) if "year" in boreholes else np.full(len(boreholes), np.nan)
+    )
+    which = np.full(len(boreholes), label, dtype=object)
+    known = np.isfinite(years)
+    which[known] = measurement_epochs(ctx, years[known])
+    out = np.full(len(boreholes), np.nan)
+    for label in dict.fromkeys(which.tolist()):
+        m = which == label
+        out[m] = sample_points(natural_landcover(ctx, label), rows[m], cols[m])
+    return out
+
+
+def borehole_landcover_inputs(ctx: BuildContext) -> tuple[list[Path], list[str]]:
+    """The land-cover files :func:`borehole_landcover` may read, and the stages that write them."""
+    labels = [e.label for e in ctx.cfg.epochs]
+    return [natural_landcover(ctx, e) for e in labels], [landcover_stage(ctx, e) for e in labels]

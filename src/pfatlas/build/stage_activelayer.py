@@ -30,7 +30,13 @@ from pfatlas.activelayer.calibrate import (
 from pfatlas.activelayer.stefan import SoilTable, active_layer_map, alt_block
 from pfatlas.activelayer.thawing_index import fit_amplitude_c, mean_over_months_factor
 from pfatlas.build.context import BuildContext
-from pfatlas.build.layout import landcover_stage, natural_dir, natural_landcover
+from pfatlas.build.layout import (
+    borehole_landcover,
+    borehole_landcover_inputs,
+    landcover_stage,
+    natural_dir,
+    natural_landcover,
+)
 from pfatlas.build.stages import Stage
 from pfatlas.errors import ConfigError, InputError, PfatlasWarning
 from pfatlas.io.cog import Layer, write_cogs
@@ -114,7 +120,7 @@ def _calibration_boreholes(ctx: BuildContext, label: str, paths: dict[str, Path]
     bh = read_table(paths["boreholes"])
     sel = (bh["setting"] == "natural") & (bh["magt_c"] < 0) & np.isfinite(bh["alt_m"]) & (bh["alt_m"] > 0)
     bh = bh[sel].copy()
-    bh["class_code"] = sample_points(paths["landcover"], bh["row"], bh["col"])
+    bh["class_code"] = borehole_landcover(ctx, bh, label)  # the land cover when each was measured
     known = np.isfinite(bh["class_code"]) & (bh["class_code"] != 255)
     bh = bh[known].copy()
     bh["class_code"] = bh["class_code"].astype(int)
@@ -336,7 +342,7 @@ def stages(ctx: BuildContext) -> list[Stage]:
             return run_active_layer(c, label)
 
         def inputs(c: BuildContext, label=label) -> list[Path]:
-            return list(_paths(c, label).values())
+            return list(dict.fromkeys([*_paths(c, label).values(), *borehole_landcover_inputs(c)[0]]))
 
         def params(c: BuildContext) -> dict:
             return c.cfg.model_dump(
@@ -349,7 +355,12 @@ def stages(ctx: BuildContext) -> list[Stage]:
                 run,
                 inputs=inputs,
                 params=params,
-                depends=("dem", "boreholes", landcover_stage(ctx, label), f"magt/{label}")
+                depends=(
+                    "dem",
+                    "boreholes",
+                    *dict.fromkeys([landcover_stage(ctx, label), *borehole_landcover_inputs(ctx)[1]]),
+                    f"magt/{label}",
+                )
                 + (("geomorphology",) if ctx.cfg.inputs.geomorphology is not None else ()),
                 description=f"active-layer thickness ({ctx.cfg.active_layer.method}) {label}",
             )

@@ -24,7 +24,13 @@ import pandas as pd
 from pyproj import Transformer
 
 from pfatlas.build.context import BuildContext
-from pfatlas.build.layout import landcover_stage, natural_dir, natural_landcover
+from pfatlas.build.layout import (
+    borehole_landcover,
+    borehole_landcover_inputs,
+    landcover_stage,
+    natural_dir,
+    natural_landcover,
+)
 from pfatlas.build.stages import Stage
 from pfatlas.errors import InputError, MissingInputError, PfatlasWarning
 from pfatlas.io.cog import Layer, write_cogs
@@ -53,11 +59,16 @@ def magt_inputs(ctx: BuildContext, label: str) -> list[Path]:
         ctx.path("grid", "dem.tif"),
         ctx.path("grid", "slope.tif"),
         ctx.path("grid", "aspect.tif"),
-        natural_landcover(ctx, label),
+        *dict.fromkeys([natural_landcover(ctx, label), *borehole_landcover_inputs(ctx)[0]]),
     ]
     if ctx.cfg.inputs.validation_boreholes is not None:
         files.append(ctx.path("tables", "boreholes_validation.csv"))
     return files
+
+
+def _landcover_stages(ctx: BuildContext, label: str) -> tuple[str, ...]:
+    """The stages writing the epoch's land cover and the ones the boreholes' classes come from."""
+    return tuple(dict.fromkeys([landcover_stage(ctx, label), *borehole_landcover_inputs(ctx)[1]]))
 
 
 def _params(ctx: BuildContext) -> dict:
@@ -81,7 +92,8 @@ def _grid_centre_lonlat(ctx: BuildContext) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-def _borehole_factors(ctx: BuildContext, df: pd.DataFrame, lc_path: Path) -> dict[str, np.ndarray]:
+def _borehole_factors(ctx: BuildContext, df: pd.DataFrame, label: str) -> dict[str, np.ndarray]:
+    """The six factors at boreholes; the land cover of the epoch nearest each one's year."""
     rows, cols = df["row"].to_numpy(), df["col"].to_numpy()
     return {
         "elevation_m": df["elevation_m"].to_numpy(dtype=float),
@@ -89,7 +101,7 @@ def _borehole_factors(ctx: BuildContext, df: pd.DataFrame, lc_path: Path) -> dic
         "lat_deg": df["lat"].to_numpy(dtype=float),
         "slope_deg": sample_points(ctx.path("grid", "slope.tif"), rows, cols),
         "aspect_deg": sample_points(ctx.path("grid", "aspect.tif"), rows, cols),
-        "landcover": np.nan_to_num(sample_points(lc_path, rows, cols), nan=255).astype(np.int64),
+        "landcover": np.nan_to_num(borehole_landcover(ctx, df, label), nan=255).astype(np.int64),
     }
 
 
@@ -114,7 +126,7 @@ def run_magt(ctx: BuildContext, label: str) -> list[Path]:
     source = cfg.inputs.boreholes or bh_path
     table = read_table(bh_path)
     train = _natural(table, bh_path)
-    f = _borehole_factors(ctx, train, lc_path)
+    f = _borehole_factors(ctx, train, label)
 
     names = {c.code: c.name for c in cfg.landcover.classes}
     lon0, lat0 = _grid_centre_lonlat(ctx)
@@ -220,7 +232,7 @@ def run_magt(ctx: BuildContext, label: str) -> list[Path]:
         )
     )
     written.append(write_table(training.cv, tables / f"magt_cv_{label}.csv", synthetic=synthetic))
-    validation = _validation(ctx, model, lc_path)
+    validation = _validation(ctx, model, label)
     if validation is not None:
         written.append(write_table(validation, tables / f"magt_validation_{label}.csv", synthetic=synthetic))
     area = _stability_area(folder / "thermal_stability.tif", cell_km2)
@@ -264,7 +276,7 @@ def run_magt(ctx: BuildContext, label: str) -> list[Path]:
     return written
 
 
-def _validation(ctx: BuildContext, model, lc_path: Path) -> pd.DataFrame | None:
+def _validation(ctx: BuildContext, model, label: str) -> pd.DataFrame | None:
     """Predictions at the held-out natural boreholes (scored, never trained on)."""
     if ctx.cfg.inputs.validation_boreholes is None:
         return None
@@ -274,7 +286,7 @@ def _validation(ctx: BuildContext, model, lc_path: Path) -> pd.DataFrame | None:
     val = _natural(read_table(path), path)
     if val.empty:
         return None
-    f = _borehole_factors(ctx, val, lc_path)
+    f = _borehole_factors(ctx, val, label)
     mean, se = predict_points(model, **f)
     return pd.DataFrame(
         {
@@ -353,7 +365,7 @@ def stages(ctx: BuildContext) -> list[Stage]:
             _run(e.label),
             inputs=lambda c, e=e: magt_inputs(c, e.label),
             params=_params,
-            depends=("dem", "terrain", "boreholes", landcover_stage(ctx, e.label)),
+            depends=("dem", "terrain", "boreholes", *_landcover_stages(ctx, e.label)),
             description=f"MAGT, permafrost and thermal stability {e.label}",
         )
         for e in ctx.cfg.epochs
