@@ -356,12 +356,21 @@ def _decide(post: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return code, prob.astype(np.float32)
 
 
+# cells per compound step: its float64 temporaries (a few arrays of classes x cells per epoch) stay
+# a few MB, not a few hundred per chunk
+_COMPOUND_BATCH = 65_536
+
+
 def _compound_block(*blocks, priors, index, change_prior, codes):
     k, by, bx = blocks[0].shape
     proba = [b.reshape(k, by * bx) for b in blocks]
-    post = compound_posteriors(proba, priors, change_prior)[index] if len(blocks) > 1 else proba[0]
-    code, prob = _decide(post, codes)
-    return np.stack([code.reshape(by, bx), prob.reshape(by, bx)])
+    out = np.empty((2, by * bx), dtype=np.float32)
+    for start in range(0, by * bx, _COMPOUND_BATCH):
+        part = [p[:, start : start + _COMPOUND_BATCH] for p in proba]
+        post = compound_posteriors(part, priors, change_prior)[index] if len(part) > 1 else part[0]
+        cut = slice(start, start + _COMPOUND_BATCH)
+        out[0, cut], out[1, cut] = _decide(post, codes)
+    return out.reshape(2, by, bx)
 
 
 def _union_stack(ctx: BuildContext, epoch: str, codes: list[int], info: dict):
