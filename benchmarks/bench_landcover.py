@@ -102,7 +102,9 @@ def main() -> None:
             t = src.read(1)
         results["accuracy_vs_truth"] = float(np.mean(np.asarray(lc) == t))
         acc = results["accuracy_vs_truth"]
-        print(f"overall accuracy vs the truth map (the epoch's forest alone, before the compound step): {acc:.4f}")
+        print(
+            f"overall accuracy vs the truth map (the epoch's forest alone, before the compound step): {acc:.4f}"
+        )
     save(a, "landcover", results)
 
 
