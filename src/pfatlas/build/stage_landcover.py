@@ -1,11 +1,20 @@
-"""Build stage ``landcover/<epoch>``: the Random Forest land-cover map of one epoch and its accuracy.
+"""Build stages ``landcover_forest/<epoch>`` and ``landcover/<epoch>``: the Random Forests of one
+epoch, then its land-cover map decided with the forests of every epoch, and its accuracy.
 
-Reads (by path) ``grid/dem.tif``, ``grid/slope.tif``, ``grid/aspect.tif``, the epoch's composite
-layers and ``tables/samples.csv``; writes ``<epoch>/landcover.tif`` (uint8 codes, colour table from
-the config), ``<epoch>/landcover_probability.tif`` [1] and the tables
+``landcover_forest/<epoch>`` reads (by path) ``grid/dem.tif``, ``grid/slope.tif``,
+``grid/aspect.tif``, the composite layers (of every epoch when training points are pooled) and
+``tables/samples.csv``; writes the forest's probability of each class,
+``<epoch>/landcover_forest/probability_<code>.tif`` [1], ``tables/landcover_forest_<epoch>.json``
+(classes, training shares, held-out accuracy of the forest alone) and
+``landcover_feature_importance_<epoch>.csv``.
+
+``landcover/<epoch>`` reads those of every epoch (compound classification,
+:mod:`pfatlas.landcover.compound`; the epoch's own only with ``compound_epochs = false``) and writes
+``<epoch>/landcover.tif`` (uint8 codes, colour table from the config),
+``<epoch>/landcover_probability.tif`` [1] (posterior of the mapped class) and the tables
 ``landcover_accuracy_<epoch>.csv`` (per class), ``landcover_accuracy_summary_<epoch>.csv`` (overall
 accuracy, kappa), ``landcover_confusion_<epoch>.csv`` (rows reference, columns map, every config
-class), ``landcover_feature_importance_<epoch>.csv`` and ``metrics_landcover_<epoch>.json``.
+class) and ``metrics_landcover_<epoch>.json``.
 """
 
 from __future__ import annotations
@@ -318,14 +327,12 @@ def run_forest(ctx: BuildContext, label: str) -> list[Path]:
     return out
 
 
-def compound_epochs(ctx: BuildContext) -> list[str]:
-    """The epochs, in time order, whose forests decide each epoch's map together (just the epoch
-    itself without ``landcover.compound_epochs``)."""
-    return [e.label for e in sorted(ctx.cfg.epochs, key=lambda e: e.year)]
-
-
 def _epochs_for(ctx: BuildContext, label: str) -> list[str]:
-    return compound_epochs(ctx) if ctx.cfg.landcover.compound_epochs else [label]
+    """The epochs, in time order, whose forests decide epoch ``label``'s map: every epoch, or the
+    epoch alone without ``landcover.compound_epochs``."""
+    if not ctx.cfg.landcover.compound_epochs:
+        return [label]
+    return [e.label for e in sorted(ctx.cfg.epochs, key=lambda e: e.year)]
 
 
 def _forest_info(ctx: BuildContext, label: str) -> dict:
@@ -337,12 +344,11 @@ def _forest_info(ctx: BuildContext, label: str) -> dict:
     return json.loads(path.read_text())
 
 
-def _union(codes: list[int], info: dict) -> tuple[list[int], np.ndarray]:
-    """The positions of an epoch's forest classes among ``codes`` and its prior over them."""
-    pos = [codes.index(c) for c in info["codes"]]
+def _prior(codes: list[int], info: dict) -> np.ndarray:
+    """An epoch forest's training shares over ``codes`` (0 for the classes it lacks)."""
     prior = np.zeros(len(codes))
-    prior[pos] = info["prior"]
-    return pos, prior
+    prior[[codes.index(c) for c in info["codes"]]] = info["prior"]
+    return prior
 
 
 def _decide(post: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -396,8 +402,7 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
     codes = [c.code for c in classes]
     epochs = _epochs_for(ctx, label)
     infos = {e: _forest_info(ctx, e) for e in epochs}
-    union = {e: _union(codes, infos[e]) for e in epochs}
-    priors = [union[e][1] for e in epochs]
+    priors = [_prior(codes, infos[e]) for e in epochs]
     index = epochs.index(label)
     code_arr = np.asarray(codes)
 
