@@ -146,7 +146,7 @@ DEFAULT_CLASSES = [
 
 class LandCoverConfig(_Section):
     classes: list[LandCoverClass] = Field(default_factory=lambda: list(DEFAULT_CLASSES))
-    n_estimators: int = Field(300, ge=10)
+    n_estimators: int = Field(150, ge=10)
     seed: int = 0
     validation_fraction: float = Field(0.3, gt=0, lt=1)  # held-out share of the samples
     # half-width [m] of the square plot around each training point whose cells all train the forest

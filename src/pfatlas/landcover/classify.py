@@ -2,8 +2,8 @@
 
 Fitting is a global step on the small table of sample features (scikit-learn,
 ``RandomForestClassifier``, seeded). Prediction runs per chunk with scikit-learn's own
-``predict_proba``: every dask task carries the fitted forests (the demo's two forests of 300 trees
-pickle to 3.4 MB) and predicts its cells in one thread (``n_jobs=1``); the parallelism is dask's
+``predict_proba``: every dask task carries the fitted forests (a few MB pickled: two forests of
+150 trees on the demo's pooled plots) and predicts its cells in one thread (``n_jobs=1``); the parallelism is dask's
 threads (scikit-learn's tree code releases the GIL). The class of a cell is
 the column of the largest probability (the first on a tie, as ``predict``), so the map is
 scikit-learn's ``predict``, cell for cell, whatever the chunking.
@@ -52,8 +52,7 @@ class LandCoverModel:
 
     ``rf`` uses every feature (stack order); ``rf_terrain`` only the columns ``terrain`` of the
     stack. Both are fitted with ``n_jobs=1`` (each dask task predicts in one thread) and share
-    ``classes_`` = ``codes``. The whole object is what the dask tasks carry (picklable; the two
-    forests of 300 trees on ~130 samples pickle to about 3.4 MB).
+    ``classes_`` = ``codes``. The whole object is what the dask tasks carry (picklable, a few MB).
     """
 
     codes: tuple[int, ...]  # class code of each probability column
@@ -174,7 +173,7 @@ def fit_landcover_model(
     feature_names: Sequence[str],
     spectral_names: Sequence[str],
     *,
-    n_estimators: int = 300,
+    n_estimators: int = 150,
     seed: int = 0,
     n_jobs: int = 1,
 ) -> LandCoverModel:
