@@ -239,6 +239,18 @@ def _winner(rf: RandomForestClassifier, X: np.ndarray) -> tuple[np.ndarray, np.n
     return index, prob
 
 
+def _routes(X: np.ndarray, model: LandCoverModel) -> tuple[np.ndarray, np.ndarray]:
+    """Rows for the main forest (some spectral feature, or any feature when the model has no
+    spectral one) and for the terrain forest (terrain features only)."""
+    present = ~np.isnan(X)
+    main = present.any(axis=1)
+    hole = np.zeros_like(main)
+    if model.spectral:
+        hole = main & ~present[:, list(model.spectral)].any(axis=1)
+        main &= ~hole
+    return main, hole
+
+
 def forest_predict(X: np.ndarray, model: LandCoverModel) -> tuple[np.ndarray, np.ndarray]:
     """Predict a table of features: (column index into ``model.codes``, -1 for none; probability).
 
@@ -258,13 +270,7 @@ def forest_predict(X: np.ndarray, model: LandCoverModel) -> tuple[np.ndarray, np
         every feature is NaN.
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
-    present = ~np.isnan(X)
-    spectral = list(model.spectral)
-    main = present.any(axis=1)
-    hole = np.zeros_like(main)
-    if spectral:
-        hole = main & ~present[:, spectral].any(axis=1)
-        main &= ~hole
+    main, hole = _routes(X, model)
     index = np.full(X.shape[0], -1, dtype=np.int64)
     prob = np.full(X.shape[0], np.nan, dtype=np.float64)
     if main.any():
@@ -281,12 +287,7 @@ def forest_proba(X: np.ndarray, model: LandCoverModel) -> np.ndarray:
     rows of NaN where every feature is NaN.
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
-    present = ~np.isnan(X)
-    main = present.any(axis=1)
-    hole = np.zeros_like(main)
-    if model.spectral:
-        hole = main & ~present[:, list(model.spectral)].any(axis=1)
-        main &= ~hole
+    main, hole = _routes(X, model)
     out = np.full((X.shape[0], len(model.codes)), np.nan, dtype=np.float32)
     for rows, rf, cols in ((main, model.rf, slice(None)), (hole, model.rf_terrain, list(model.terrain))):
         (idx,) = np.nonzero(rows)
@@ -302,33 +303,38 @@ def _proba_block(block: np.ndarray, model: LandCoverModel) -> np.ndarray:
     return np.ascontiguousarray(P.T).reshape(len(model.codes), by, bx)
 
 
-def class_probabilities(stack: xr.DataArray, model: LandCoverModel) -> xr.DataArray:
-    """The forests' probability of every class of the model at every cell (lazy on dask).
-
-    Dims ``(class, y, x)`` with ``class`` = ``model.codes``; float32 [1], NaN where no feature.
-    """
-    names = tuple(str(n) for n in stack["feature"].values)
+def _per_chunk(stack: xr.DataArray, model: LandCoverModel, fn, n: int, name: str):
+    """``fn(block, model)`` -> ``(n, by, bx)`` float32 on every chunk of a feature stack (one task
+    per chunk; eager on numpy), after checking the stack's features are the model's."""
+    names = tuple(str(v) for v in stack["feature"].values)
     if names != model.feature_names:
         raise InputError(
             f"feature stack {names} does not match the model's features {model.feature_names}",
             field="feature",
         )
     data = stack.data
-    k = len(model.codes)
-    if isinstance(data, dsa.Array):
-        data = data.rechunk({0: -1})
-        token = tokenize(pickle.dumps(model), data.name)
-        out = dsa.map_blocks(
-            _proba_block,
-            data,
-            model=dask.delayed(model, pure=True),
-            dtype=np.float32,
-            chunks=((k,), *data.chunks[1:]),
-            meta=np.array((), dtype=np.float32).reshape((0, 0, 0)),
-            name=f"landcover-proba-{token}",
-        )
-    else:
-        out = _proba_block(np.asarray(data, dtype=np.float32), model)
+    if not isinstance(data, dsa.Array):
+        return fn(np.asarray(data, dtype=np.float32), model)
+    data = data.rechunk({0: -1})
+    token = tokenize(pickle.dumps(model), data.name)
+    return dsa.map_blocks(
+        fn,
+        data,
+        # one key in the graph: a cluster ships the forest to each worker once, not with each task
+        model=dask.delayed(model, pure=True),
+        dtype=np.float32,
+        chunks=((n,), *data.chunks[1:]),
+        meta=np.array((), dtype=np.float32).reshape((0, 0, 0)),
+        name=f"{name}-{token}",
+    )
+
+
+def class_probabilities(stack: xr.DataArray, model: LandCoverModel) -> xr.DataArray:
+    """The forests' probability of every class of the model at every cell (lazy on dask).
+
+    Dims ``(class, y, x)`` with ``class`` = ``model.codes``; float32 [1], NaN where no feature.
+    """
+    out = _per_chunk(stack, model, _proba_block, len(model.codes), "landcover-proba")
     coords = {kk: v for kk, v in stack.coords.items() if kk != "feature"}
     coords["class"] = list(model.codes)
     return xr.DataArray(
@@ -373,28 +379,7 @@ def classify(stack: xr.DataArray, model: LandCoverModel) -> xr.Dataset:
         ``landcover`` (uint8 class codes, 255 where no feature exists) and
         ``landcover_probability`` (float32 [1], probability of the predicted class, NaN there).
     """
-    names = tuple(str(n) for n in stack["feature"].values)
-    if names != model.feature_names:
-        raise InputError(
-            f"feature stack {names} does not match the model's features {model.feature_names}",
-            field="feature",
-        )
-    data = stack.data
-    if isinstance(data, dsa.Array):
-        data = data.rechunk({0: -1})
-        token = tokenize(pickle.dumps(model), data.name)
-        out = dsa.map_blocks(
-            _predict_block,
-            data,
-            # one key in the graph: a cluster ships the forest to each worker once, not with each task
-            model=dask.delayed(model, pure=True),
-            dtype=np.float32,
-            chunks=((2,), *data.chunks[1:]),
-            meta=np.array((), dtype=np.float32).reshape((0, 0, 0)),
-            name=f"landcover-predict-{token}",
-        )
-    else:
-        out = _predict_block(np.asarray(data, dtype=np.float32), model)
+    out = _per_chunk(stack, model, _predict_block, 2, "landcover-predict")
     code = out[0]
     code = np.where(np.isnan(code), CLASS_NODATA, code).astype(np.uint8)
     coords = {k: v for k, v in stack.coords.items() if k != "feature"}
