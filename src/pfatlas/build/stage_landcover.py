@@ -152,7 +152,7 @@ class EpochModel:
     points_by_epoch: dict[str, int]  # training points per epoch that trained the forests
     points_by_class: dict[int, int]  # training points per class, all epochs
     n_cells: int  # training plot cells, all epochs
-    cells_by_class: dict[int, int]  # training plot cells per class, all epochs (the forest's prior)
+    cells_by_class: dict[int, int]  # training plot cells per class, all epochs
 
 
 def plot_radii(ctx: BuildContext) -> dict[int, int]:
@@ -512,11 +512,6 @@ def run_landcover(ctx: BuildContext, label: str) -> list[Path]:
     return out
 
 
-def forest_inputs(ctx: BuildContext, label: str) -> list[Path]:
-    """The files the forest stage reads (their content decides whether it reruns)."""
-    return landcover_inputs(ctx, label)
-
-
 def map_inputs(ctx: BuildContext, label: str) -> list[Path]:
     """The files the map stage reads: the forests' tables (their probability rasters are written
     with them) and the samples."""
@@ -548,7 +543,7 @@ def stages(ctx: BuildContext) -> list[Stage]:
         Stage(
             f"landcover_forest/{e.label}",
             (lambda ctx, e=e: run_forest(ctx, e.label)),
-            inputs=lambda c, e=e: forest_inputs(c, e.label),
+            inputs=lambda c, e=e: landcover_inputs(c, e.label),
             params=forest_params,
             depends=("terrain", "samples", *(f"composite/{t}" for t in training_epochs(ctx, e.label))),
             description=f"Random Forest class probabilities {e.label}",
