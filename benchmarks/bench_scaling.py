@@ -1,13 +1,13 @@
 """Scaling of the per-cell stages of the build from 1 to 2 workers.
 
 Usage: .venv/bin/python benchmarks/bench_scaling.py [--out out/demo] [--size full] [--workers 1 2]
-       [--cluster threads|local] [--repeat 1] [--json PATH]
+       [--cluster local|processes|threads] [--repeat 1] [--json PATH]
 
 Needs a demo folder (made with `pfatlas demo`; made here if missing). For each worker count N in
 turn, the recorded state of the per-cell stages (composite, land cover, MAGT, active layer and ground
 ice of every epoch, and the change between epochs) is removed, so that a build reruns exactly those
 and reuses the rest; the build runs with N workers (see :func:`build_args`; ``--cluster`` as in
-`pfatlas build`, default the config's: threads). ``--repeat R`` runs the worker counts R times in
+`pfatlas build`, default the config's: a local cluster whose worker runs N threads). ``--repeat R`` runs the worker counts R times in
 turn (1, 2, 1, 2, ...) and keeps the best of each, which filters out a disturbance by another user of
 the machine. Prints per stage the cells per second with each N, the speed-up and the peak memory of
 the build process during the stage (from ``provenance.json``), then the ratio of the summed seconds
@@ -38,7 +38,8 @@ def build_args(out: Path, workers: int, cluster: str | None = None) -> list[str]
     """The `pfatlas` arguments of a build of the demo folder ``out`` with ``workers`` workers.
 
     The only place that says how a worker count reaches the build: `pfatlas build --workers N`
-    (threads of the threaded scheduler, or worker processes with ``--cluster local``).
+    (threads of the local cluster's worker or of the threaded scheduler, or worker processes with
+    ``--cluster processes``).
     """
     args = ["-q", "build", str(out / "inputs" / "config.toml"), "--out", str(out), "--workers", str(workers)]
     return [*args, "--cluster", cluster] if cluster else args
@@ -91,7 +92,10 @@ def main() -> None:
     ap.add_argument("--size", default="full", choices=["full", "small", "4x"])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts, in order")
     ap.add_argument(
-        "--cluster", choices=["threads", "local"], default=None, help="as `pfatlas build --cluster`"
+        "--cluster",
+        choices=["local", "processes", "threads"],
+        default=None,
+        help="as `pfatlas build --cluster`",
     )
     ap.add_argument("--repeat", type=int, default=1, help="runs of each worker count, in turn; best kept")
     add_json_option(ap)

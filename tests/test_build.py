@@ -204,10 +204,12 @@ def _grid_build(tmp_path, name: str, compute: str) -> Path:
 
 
 @pytest.mark.slow
-def test_local_cluster_and_odd_chunks_give_the_threads_result(tmp_path):
+def test_local_clusters_and_odd_chunks_give_the_threads_result(tmp_path):
     ref = _grid_build(tmp_path, "threads", 'cluster = "threads"\nchunk = 128')
-    one = _grid_build(tmp_path, "one", 'cluster = "local"\nworkers = 1\nchunk = 77')
-    two = _grid_build(tmp_path, "two", 'cluster = "local"\nworkers = 2\nchunk = 93')
+    local = _grid_build(tmp_path, "local", 'cluster = "local"\nworkers = 2\nchunk = 101')
+    assert_same_rasters(ref, local)
+    one = _grid_build(tmp_path, "one", 'cluster = "processes"\nworkers = 1\nchunk = 77')
+    two = _grid_build(tmp_path, "two", 'cluster = "processes"\nworkers = 2\nchunk = 93')
     assert_same_rasters(ref, one)
     assert_same_rasters(ref, two)
 

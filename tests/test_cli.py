@@ -95,7 +95,10 @@ def test_console_script_runs_in_a_subprocess(tmp_path):
 def test_build_cluster_option_is_checked(tmp_path, capsys):
     assert main(["build", str(tmp_path / "none.toml"), "--cluster", "gpu"]) == 1
     err = capsys.readouterr().err
-    assert "--cluster must be 'threads' or 'local', got 'gpu'" in err and "Traceback" not in err
+    assert (
+        "--cluster must be one of 'local', 'processes', 'threads', got 'gpu'" in err
+        and "Traceback" not in err
+    )
 
 
 def test_an_interrupted_demo_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):

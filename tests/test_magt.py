@@ -196,7 +196,14 @@ def test_rf_cv_folds_as_tasks_equal_the_serial_loop_and_run_on_a_cluster():
         LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
         Client(cluster),
     ):
-        assert on_cluster()  # train_magt then fits the folds on the workers
+        assert not on_cluster()  # workers are threads of this process: train_magt keeps the folds serial
+        np.testing.assert_array_equal(cv_predictions(fp, X, y, folds, tasks=True), serial)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                     dashboard_address=None) as cluster,
+        Client(cluster),
+    ):  # fmt: skip
+        assert on_cluster()  # worker processes: train_magt fits the folds on them
         np.testing.assert_array_equal(cv_predictions(fp, X, y, folds, tasks=True), serial)
 
 

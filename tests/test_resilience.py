@@ -234,7 +234,7 @@ def _alive(pid: int) -> bool:
 
 def _on_cluster(config: Path, workers: int = 2):
     cfg = load_config(config)
-    compute = cfg.compute.model_copy(update={"cluster": "local", "workers": workers})
+    compute = cfg.compute.model_copy(update={"cluster": "processes", "workers": workers})
     return cfg.model_copy(update={"compute": compute})
 
 
@@ -285,12 +285,15 @@ def test_worker_killed_mid_stage_loses_nothing(inputs, reference, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(inputs, reference, tmp_path):
-    """SIGINT to the process group of `pfatlas build --cluster local` (what Ctrl-C in a terminal
-    does) while the 2000 composite is being written: exit 130 with one line and no traceback, no
-    temporary left, provenance ``interrupted``; the rerun reuses the four finished stages."""
+@pytest.mark.parametrize("cluster", [["--cluster", "processes", "--workers", "2"], ["--cluster", "local"]],
+                         ids=["worker-processes", "in-process-cluster"])  # fmt: skip
+def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(inputs, reference, tmp_path, cluster):
+    """SIGINT to the process group of `pfatlas build` on a local cluster of worker processes, and on
+    the default in-process one (what Ctrl-C in a terminal does) while the 2000 composite is being
+    written: exit 130 with one line and no traceback, no temporary left, provenance
+    ``interrupted``; the rerun reuses the four finished stages."""
     out = tmp_path / "out"
-    proc = subprocess.Popen([PFATLAS, "build", str(inputs), "--out", str(out), "--cluster", "local", "--workers", "2"],
+    proc = subprocess.Popen([PFATLAS, "build", str(inputs), "--out", str(out), *cluster],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     try:
         _wait_for(out, "2000/composite/.*.tmp/r*_c*.tif", proc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
+import importlib.util
 import logging
 import os
 import threading
@@ -203,12 +204,15 @@ def _worker_loss(exc: BaseException) -> PfatlasError | None:
 def _executor(cfg: Config, workers: int):
     """Where the dask graphs of the build run (config ``compute``).
 
-    ``scheduler`` set: the existing ``dask.distributed`` scheduler at that address. Else
-    ``cluster = "threads"`` (the default): dask's threaded scheduler in this process, ``workers``
-    threads (one per core). ``cluster = "local"``: a local ``dask.distributed`` cluster on
-    127.0.0.1, started for the build and closed after it, of ``workers`` worker processes
-    (default 1) with ``threads_per_worker`` threads each (default: the cores shared among them).
-    On one machine the threads are faster (docs/scaling.md); the cluster paths are the same code.
+    ``scheduler`` set: the existing ``dask.distributed`` scheduler at that address. Else by
+    ``cluster``: ``"local"`` (the default) a local ``dask.distributed`` cluster started for the
+    build and closed after it, whose one worker runs ``workers`` threads (one per core) in this
+    process: the scheduling, the client and the diagnostics of a cluster, without copying data
+    between processes. ``"processes"``: a local cluster on 127.0.0.1 of ``workers`` worker
+    processes (default 1) with ``threads_per_worker`` threads each (default: the cores shared among
+    them), whose workers a nanny restarts when they die. ``"threads"``: dask's threaded scheduler
+    in this process, ``workers`` threads. The results are the same; on one machine the threaded
+    scheduler is the fastest and worker processes the slowest (docs/scaling.md).
     """
     c = cfg.compute
     if c.scheduler is None and c.cluster == "threads":
@@ -232,6 +236,22 @@ def _executor(cfg: Config, workers: int):
             log.info("dask: scheduler %s, %d worker(s)", c.scheduler, len(client.scheduler_info()["workers"]))
             yield
             return
+        # the scheduler's HTTP server on the loopback, a free port (its dashboard pages need bokeh,
+        # not a dependency)
+        dashboard = "127.0.0.1:0"
+        bokeh = importlib.util.find_spec("bokeh") is not None
+        if c.cluster == "local":
+            # the client's own threads (model fits, COG compression) are the worker's: same process
+            stack.enter_context(dask.config.set({**settings, "num_workers": workers}))
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=1, threads_per_worker=workers, processes=False, dashboard_address=dashboard,
+                             silence_logs=logging.ERROR)
+            )  # fmt: skip
+            stack.enter_context(Client(cluster, set_as_default=True))
+            log.info("dask: local cluster, 1 worker of %d thread(s) in this process, dashboard %s",
+                     workers, cluster.dashboard_link if bokeh else "off (pip install bokeh)")  # fmt: skip
+            yield
+            return
         n_workers = c.workers or 1
         threads = c.threads_per_worker or max(1, (os.cpu_count() or 1) // n_workers)
         # a task whose worker dies is rescheduled on another (the nanny restarts the dead one) until
@@ -250,7 +270,7 @@ def _executor(cfg: Config, workers: int):
         )
         cluster = stack.enter_context(
             LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                         dashboard_address=":0", silence_logs=logging.ERROR)
+                         dashboard_address=dashboard, silence_logs=logging.ERROR)
         )  # fmt: skip
         client = stack.enter_context(Client(cluster, set_as_default=True))
         client.register_plugin(_ignore_sigint_plugin(), name="pfatlas-ignore-sigint")

@@ -55,14 +55,15 @@ def register(app: typer.Typer, state: dict) -> None:
             "--workers",
             "-w",
             min=1,
-            help="dask workers: threads (default one per core), or with --cluster local the worker "
+            help="dask workers: threads (default one per core), or with --cluster processes the worker "
             "processes (default 1, each with cores / N threads).",
         ),
         cluster: str | None = typer.Option(
             None,
             "--cluster",
-            help="'threads' (default: dask's threaded scheduler in this process) or 'local' (a local "
-            "dask.distributed cluster of worker processes, started for the build).",
+            help="'local' (default: a local dask.distributed cluster whose worker runs threads in this "
+            "process), 'processes' (a local cluster of worker processes) or 'threads' (dask's threaded "
+            "scheduler, no cluster; the fastest on one small machine).",
         ),
         scheduler: str | None = typer.Option(
             None,
@@ -73,15 +74,18 @@ def register(app: typer.Typer, state: dict) -> None:
     ) -> None:
         """Build the atlas: run every stage the config allows, reusing current outputs.
 
-        The raster work runs on dask: threads in this process by default, a local dask.distributed
-        cluster with --cluster local, or the cluster of --scheduler. The results are the same
-        whatever the workers.
+        The raster work runs on dask.distributed: a local cluster started for the build by default
+        (its worker's threads in this process; worker processes with --cluster processes), or the
+        cluster of --scheduler; --cluster threads uses dask's threaded scheduler instead. The results
+        are the same whatever the workers.
         """
         from pfatlas.build import run_build
         from pfatlas.config import load_config
+        from pfatlas.config.schema import CLUSTERS
 
-        if cluster is not None and cluster not in ("threads", "local"):
-            raise ConfigError(f"--cluster must be 'threads' or 'local', got '{cluster}'", field="cluster")
+        if cluster is not None and cluster not in CLUSTERS:
+            raise ConfigError(f"--cluster must be one of {', '.join(repr(c) for c in CLUSTERS)}, got '{cluster}'",
+                              field="cluster")  # fmt: skip
         cfg = load_config(config)
         pairs = (("workers", workers), ("scheduler", scheduler), ("cluster", cluster))
         update = {k: v for k, v in pairs if v is not None}

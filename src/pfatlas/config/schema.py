@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -264,11 +264,18 @@ class MiningConfig(_Section):
     affected_threshold_c: float = Field(0.1, gt=0)  # [degC] |delta MAGT| that defines the ring
 
 
+#: Where a build runs without a scheduler (``compute.cluster``, ``pfatlas build --cluster``).
+Cluster = Literal["local", "processes", "threads"]
+CLUSTERS: tuple[str, ...] = get_args(Cluster)
+
+
 class ComputeConfig(_Section):
     chunk: int = Field(1024, ge=64)  # chunk edge [cells]
-    workers: int | None = Field(None, ge=1)  # threads (None: 1 per core); local cluster: processes (1)
+    workers: int | None = Field(None, ge=1)  # threads (None: 1 per core); "processes": processes (1)
     scheduler: str | None = None  # address of an existing dask.distributed scheduler
-    cluster: Literal["threads", "local"] = "threads"  # without a scheduler: threads, or a local cluster
+    # without a scheduler: a local dask.distributed cluster in this process ("local"), one of
+    # worker processes ("processes"), or dask's threaded scheduler without a cluster ("threads")
+    cluster: Cluster = "local"
     threads_per_worker: int | None = Field(None, ge=1)  # threads of each local worker; None: cores / workers
 
 
