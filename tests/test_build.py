@@ -1,6 +1,7 @@
 """pfatlas build: stages run in order, reuse current outputs, rerun what changed, record provenance."""
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -204,9 +205,11 @@ def _grid_build(tmp_path, name: str, compute: str) -> Path:
 
 
 @pytest.mark.slow
-def test_local_clusters_and_odd_chunks_give_the_threads_result(tmp_path):
+def test_local_clusters_and_odd_chunks_give_the_threads_result(tmp_path, caplog):
     ref = _grid_build(tmp_path, "threads", 'cluster = "threads"\nchunk = 128')
-    local = _grid_build(tmp_path, "local", 'cluster = "local"\nworkers = 2\nchunk = 101')
+    with caplog.at_level(logging.INFO, logger="pfatlas.build"):
+        local = _grid_build(tmp_path, "local", "workers = 2\nchunk = 101")  # the default cluster
+    assert "dask: local cluster, 1 worker of 2 thread(s) in this process" in caplog.text
     assert_same_rasters(ref, local)
     one = _grid_build(tmp_path, "one", 'cluster = "processes"\nworkers = 1\nchunk = 77')
     two = _grid_build(tmp_path, "two", 'cluster = "processes"\nworkers = 2\nchunk = 93')
