@@ -31,6 +31,7 @@ from pfatlas.errors import InputError, PfatlasError
 from pfatlas.grid import grid_from_bbox, wrap_on_grid
 from pfatlas.io.cog import write_cog
 from raster_compare import assert_same_rasters
+from terminal import default_sigint
 
 # the demo inputs warn on purpose (classes without training samples): shown, not errors
 pytestmark = pytest.mark.filterwarnings("default::pfatlas.errors.PfatlasWarning")
@@ -294,7 +295,8 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(inputs, reference, tmp_path,
     ``interrupted``; the rerun reuses the four finished stages."""
     out = tmp_path / "out"
     proc = subprocess.Popen([PFATLAS, "build", str(inputs), "--out", str(out), *cluster],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_sigint)  # fmt: skip
     try:
         _wait_for(out, "2000/composite/.*.tmp/r*_c*.tif", proc)
         t0 = time.monotonic()

@@ -38,6 +38,7 @@ from pfatlas.atlas.style import colorize, resolve_styles
 from pfatlas.atlas.viewer import atlas_layers, decode_codes, encode_codes, quantisation, write_viewer
 from pfatlas.cli.main import main
 from pfatlas.errors import InputError, MissingInputError
+from terminal import default_sigint
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -455,7 +456,9 @@ def test_cli_serve_help_and_errors(tmp_path, capsys):
 def test_cli_serve_runs_until_interrupted(atlas):
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "pfatlas.cli.main", "serve", str(atlas), "--port", "0"]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=default_sigint
+    ) as proc:
         try:
             line = proc.stdout.readline()
             m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
