@@ -1,6 +1,7 @@
 """Heat conduction with phase change (SPEC section 5): materials, enthalpy relations, solvers.
 
-Kernels are numpy with scipy sparse/banded linear algebra, SI units, no I/O. Geometries: the 1-D
+Kernels are numpy with scipy sparse linear algebra (a column's Newton step: a numba kernel,
+:mod:`pfatlas.thermal.chain`), SI units, no I/O. Geometries: the 1-D
 column (:func:`simulate_column`), the x-z section and the axisymmetric r-z mesh
 (:func:`simulate_section`); one stepper assembles its operator from each mesh's edge list.
 """

@@ -9,8 +9,9 @@ and T = T(H) (:mod:`pfatlas.thermal.enthalpy`), each free node satisfies
 
 solved for H by Newton's method (Jacobian ``diag(V/dt) + L diag(dT/dH)``, conductances lagged;
 an update that crosses a kink of T(H) stops just past it; a step whose iteration does not converge
-is split in two). H is the unknown, so latent heat cannot be skipped at any dt, and the sum of the
-equations is an exact energy balance. The operator is assembled from a mesh's edge list
+is split in two; a column, whose Jacobian is tridiagonal, iterates in the compiled kernel of
+:mod:`pfatlas.thermal.chain`). H is the unknown, so latent heat cannot be skipped at any dt, and
+the sum of the equations is an exact energy balance. The operator is assembled from a mesh's edge list
 (:class:`ColumnMesh`), so sections and axisymmetric meshes only need another mesh class.
 """
 
@@ -20,12 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 
 from pfatlas.errors import InputError, PfatlasError
 from pfatlas.thermal import enthalpy as en
+from pfatlas.thermal.chain import chain_newton
 from pfatlas.thermal.materials import Material, NodeProperties
 
 DAY = 86400.0  # [s]
@@ -353,18 +354,19 @@ class _Stepper:
             props.freezing_range
         )  # -H at T_f - dT [J m-3]
         self.kink_scale = np.maximum(self.kink_solidus, props.c_thawed)
+        self.p_fixed = _subset(props, self.fixed)
+        self.p_chain = tuple(
+            np.ascontiguousarray(getattr(props, f), dtype=np.float64)
+            for f in ("k_thawed", "k_frozen", "c_thawed", "c_frozen", "latent_heat", "freezing_point",
+                      "freezing_range")
+        )  # fmt: skip
 
     def fluxes(self, temp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Net conductive heat into each node [W] and the edge conductances."""
         g = _harmonic(en.conductivity(temp, self.p), self.edges, self.h1, self.h2, self.area)
         a, b = self.edges[:, 0], self.edges[:, 1]
         flow = g * (temp[b] - temp[a])  # from b to a
-        net = np.zeros_like(temp)
-        if self.chain:
-            net[:-1] += flow
-            net[1:] -= flow
-        else:
-            net += np.bincount(a, flow, temp.size) - np.bincount(b, flow, temp.size)
+        net = np.bincount(a, flow, temp.size) - np.bincount(b, flow, temp.size)
         return net, g
 
     def residual(self, h, h_old, dt):
@@ -380,19 +382,6 @@ class _Stepper:
         s = np.where(self.free, slope, 0.0)
         diag = self.vol / dt
         a, b = self.edges[:, 0], self.edges[:, 1]
-        if self.chain:
-            ab = np.zeros((3, n))
-            ab[1] = diag
-            ab[1, :-1] += g * s[:-1]
-            ab[1, 1:] += g * s[1:]
-            ab[0, 1:] = -g * s[1:]
-            ab[2, :-1] = -g * s[:-1]
-            ab[1, self.fixed] = 1.0
-            ab[0, 1:][self.fixed[:-1]] = 0.0
-            ab[2, :-1][self.fixed[1:]] = 0.0
-            return scipy.linalg.solve_banded(
-                (1, 1), ab, np.where(self.free, rhs, 0.0), overwrite_ab=True, check_finite=False
-            )
         rows = np.concatenate([a, b, a, b, np.arange(n)])
         cols = np.concatenate([a, b, b, a, np.arange(n)])
         vals = np.concatenate([g * s[a], g * s[b], -g * s[b], -g * s[a], diag])
@@ -421,7 +410,17 @@ class _Stepper:
 
     def _newton(self, h_old: np.ndarray, t_fixed: np.ndarray, dt: float) -> np.ndarray | None:
         h = h_old.copy()
-        h[self.fixed] = en.enthalpy(t_fixed, _subset(self.p, self.fixed))
+        h[self.fixed] = en.enthalpy(t_fixed, self.p_fixed)
+        if self.chain:  # a column: the compiled tridiagonal Newton (same equations and tests)
+            converged, iterations, q = chain_newton(
+                h, h_old, dt, self.vol, self.h1, self.h2, self.area, self.p_chain, self.fixed,
+                self.source, self.tol, self.max_iter, self.kink_solidus, self.kink_scale,
+            )  # fmt: skip
+            self.iterations += iterations
+            if not converged:
+                return None
+            self.heat_in += q * dt
+            return h
         r, temp, g = self.residual(h, h_old, dt)
         scale = self.vol / dt  # residual in enthalpy units: r / scale [J m-3]
         norm = np.max(np.abs(r / scale))
