@@ -31,6 +31,8 @@ from pfatlas.thermal.materials import Material, NodeProperties
 
 DAY = 86400.0  # [s]
 YEAR = 365.0 * DAY  # [s]; model years are 365 days long
+# a kept (factorised) Newton matrix is used while each iteration cuts the residual at least by half
+REUSE_RATE = 0.5
 
 
 # --------------------------------------------------------------------------------------- mesh
@@ -324,10 +326,13 @@ class _Stepper:
         max_iter: int,
         fixed: np.ndarray | None = None,
         source: np.ndarray | None = None,
+        reuse_jacobian: bool = True,
     ):
         """``fixed`` (nodes held at a given temperature) and ``source`` (heat into each node [W
         per unit of the mesh]) default to a column's: the surface node and, by ``base``, the base
-        node fixed or the base heat flux into it."""
+        node fixed or the base heat flux into it. ``reuse_jacobian``: on a mesh that is not a
+        chain, keep the factorised Newton matrix across iterations and steps while it converges
+        (see :meth:`_newton`); False factorises it anew at every iteration."""
         self.mesh, self.p, self.base = mesh, props, base
         self.edges = mesh.edges
         self.h1, self.h2 = mesh.edge_half_lengths
@@ -349,6 +354,10 @@ class _Stepper:
         self.chain = bool(np.all(self.edges[:, 1] == self.edges[:, 0] + 1))
         self.iterations = 0
         self.splits = 0
+        self.factorizations = 0
+        self.reuse_jacobian = reuse_jacobian
+        self._lu, self._lu_dt = None, None  # the factorised Newton matrix kept, and its step [s]
+        self._pattern = None  # CSC structure of the Newton matrix (built on first use)
         self.heat_in = 0.0  # [J per unit area of the mesh] since the start
         self.kink_solidus = (props.c_frozen + props.latent_heat / props.freezing_range) * (
             props.freezing_range
@@ -376,20 +385,30 @@ class _Stepper:
         r[self.fixed] = 0.0
         return r, temp, g
 
-    def solve_linear(self, g, slope, dt, rhs):
-        """Solve (diag(V/dt) + L diag(slope)) x = rhs on the free nodes (fixed nodes: x = 0)."""
+    def factorize(self, g, slope, dt):
+        """LU factors (SuperLU) of the Newton matrix ``diag(V/dt) + L diag(slope)``.
+
+        Rows of free nodes couple free nodes only (a fixed node's update is 0); a fixed node's row
+        is the identity. The sparsity structure is built once; its symmetric pattern suits the
+        minimum-degree ordering on A + A'.
+        """
         n = self.mesh.n
-        s = np.where(self.free, slope, 0.0)
-        diag = self.vol / dt
         a, b = self.edges[:, 0], self.edges[:, 1]
-        rows = np.concatenate([a, b, a, b, np.arange(n)])
-        cols = np.concatenate([a, b, b, a, np.arange(n)])
-        vals = np.concatenate([g * s[a], g * s[b], -g * s[b], -g * s[a], diag])
-        keep = self.free[rows] | (rows == cols)
-        vals = np.where(self.fixed[rows] & (rows == cols), 0.0, vals)
-        mat = scipy.sparse.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, n))
-        mat = mat + scipy.sparse.diags(self.fixed.astype(float))
-        return scipy.sparse.linalg.spsolve(mat.tocsc(), np.where(self.free, rhs, 0.0))
+        if self._pattern is None:
+            rows = np.concatenate([a, b, a, b, np.arange(n)])
+            cols = np.concatenate([a, b, b, a, np.arange(n)])
+            keep = (self.free[rows] & self.free[cols]) | (rows == cols)
+            key = cols[keep] * n + rows[keep]  # column-major: CSC order once sorted
+            uniq, inv = np.unique(key, return_inverse=True)
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(uniq // n, minlength=n))])
+            self._pattern = (keep, inv, uniq.size, uniq % n, indptr)
+        keep, inv, nnz, indices, indptr = self._pattern
+        s = np.where(self.free, slope, 0.0)
+        diag = np.where(self.fixed, 1.0, self.vol / dt)
+        vals = np.concatenate([g * s[a], g * s[b], -g * s[b], -g * s[a], diag])[keep]
+        mat = scipy.sparse.csc_matrix((np.bincount(inv, vals, nnz), indices, indptr), shape=(n, n))
+        self.factorizations += 1
+        return scipy.sparse.linalg.splu(mat, permc_spec="MMD_AT_PLUS_A")
 
     def step(self, h_old: np.ndarray, fixed_values, t: float, dt: float, depth: int = 0):
         """Step from t - dt to t; returns the new enthalpy and the boundary heat in [J per area].
@@ -409,6 +428,17 @@ class _Stepper:
         return self.step(h_mid, fixed_values, t, dt / 2, depth + 1)
 
     def _newton(self, h_old: np.ndarray, t_fixed: np.ndarray, dt: float) -> np.ndarray | None:
+        """Newton's method for one step; the new enthalpy, or None if it did not converge.
+
+        A column iterates in the compiled kernel. Other meshes factorise the Newton matrix with
+        SuperLU; with ``reuse_jacobian`` the factors are kept and reused by later iterations and
+        steps of the same dt (a modified Newton method) while each iteration at least halves the
+        residual (``REUSE_RATE``). An update that does not is discarded and the matrix factorised
+        afresh at the current iterate, so a node that changes phase, whose slope dT/dH changes by
+        orders of magnitude, gets its true slope. The convergence test is the same either way;
+        a step fails (and is split) after ``max_iter`` fresh matrices, as exact Newton does, or
+        after 4 ``max_iter`` updates in all.
+        """
         h = h_old.copy()
         h[self.fixed] = en.enthalpy(t_fixed, self.p_fixed)
         if self.chain:  # a column: the compiled tridiagonal Newton (same equations and tests)
@@ -424,15 +454,26 @@ class _Stepper:
         r, temp, g = self.residual(h, h_old, dt)
         scale = self.vol / dt  # residual in enthalpy units: r / scale [J m-3]
         norm = np.max(np.abs(r / scale))
-        for _ in range(self.max_iter):
-            if norm < self.tol:
-                break
-            slope = en.dtemperature_denthalpy(h, self.p)
-            dh = -self.solve_linear(g, slope, dt, r)
-            h = self._limit_to_kinks(h, h + dh)
-            r, temp, g = self.residual(h, h_old, dt)
-            norm = np.max(np.abs(r / scale))
+        lu = self._lu if self.reuse_jacobian and self._lu_dt == dt else None
+        fresh = False
+        factorized = tried = 0
+        while norm >= self.tol and factorized < self.max_iter and tried < 4 * self.max_iter:
+            if lu is None:
+                lu, fresh = self.factorize(g, en.dtemperature_denthalpy(h, self.p), dt), True
+                factorized += 1
+            tried += 1
+            h_new = self._limit_to_kinks(h, h - lu.solve(np.where(self.free, r, 0.0)))
+            r_new, temp_new, g_new = self.residual(h_new, h_old, dt)
+            norm_new = np.max(np.abs(r_new / scale))
             self.iterations += 1
+            if not fresh and norm_new > REUSE_RATE * norm:
+                lu = None  # the kept matrix no longer converges well: discard the update, refactor
+                continue
+            h, r, temp, g, norm = h_new, r_new, temp_new, g_new, norm_new
+            fresh = False
+            if not self.reuse_jacobian:
+                lu = None
+        self._lu, self._lu_dt = (lu, dt) if self.reuse_jacobian else (None, None)
         if norm >= self.tol:
             return None
         self.heat_in += self._boundary_flux(temp, g) * dt

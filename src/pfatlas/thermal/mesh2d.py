@@ -201,7 +201,9 @@ class SectionResult:
     Fields of shape (n_times, nz, nx): ``temperature`` [degC], ``thawed_fraction`` [-],
     ``ice_content`` [m3 m-3]. ``total_enthalpy`` is the enthalpy of the nodes not held at a fixed
     temperature and ``boundary_heat_in`` the heat that entered through the surface and the base
-    since the start, per output time [J m-1 for a section, J axisymmetric].
+    since the start, per output time [J m-1 for a section, J axisymmetric]. ``newton_iterations``
+    counts every Newton update tried (with a kept matrix, also those discarded), ``factorizations``
+    the Newton matrices factorised, ``split_steps`` the steps halved.
     """
 
     times: np.ndarray
@@ -216,6 +218,7 @@ class SectionResult:
     latent_heat: np.ndarray
     newton_iterations: int = 0
     split_steps: int = 0
+    factorizations: int = 0
     attrs: dict = field(default_factory=dict)
 
     def column(self, ix: int) -> ColumnResult:
@@ -273,6 +276,7 @@ def simulate_section(
     save_every: int = 1,
     tol: float = 1e-3,
     max_iter: int = 25,
+    reuse_jacobian: bool = True,
 ) -> SectionResult:
     """Run a section or axisymmetric mesh from ``initial`` for ``years`` (or ``duration`` [s]).
 
@@ -301,6 +305,11 @@ def simulate_section(
         all active (the surface is the top row). The base row must be active.
     years, duration, dt, save_every, tol, max_iter
         As in :func:`pfatlas.thermal.simulate_column`.
+    reuse_jacobian
+        Keep the factorised Newton matrix while it converges (modified Newton, several times
+        faster; same convergence test). False factorises it at every iteration: the iterates of
+        exact Newton, those of :func:`~pfatlas.thermal.simulate_column` on a laterally uniform
+        problem.
     """
     n_steps, total = run_steps(years, duration, dt)
     base = HeatFluxBase() if base is None else base
@@ -347,7 +356,9 @@ def simulate_section(
         node_seg[mesh.bottom] = len(surfaces)
     elif isinstance(base, HeatFluxBase):
         source[mesh.bottom] = base.flux * mesh.plan_area
-    stepper = _Stepper(mesh, props, base, tol, max_iter, fixed=fixed, source=source)
+    stepper = _Stepper(
+        mesh, props, base, tol, max_iter, fixed=fixed, source=source, reuse_jacobian=reuse_jacobian
+    )
     fixed_seg = node_seg[fixed]
     base_t = [base.temperature] if isinstance(base, FixedTemperatureBase) else []
 
@@ -372,4 +383,5 @@ def simulate_section(
         latent_heat=props.latent_heat.reshape(mesh.shape),
         newton_iterations=stepper.iterations,
         split_steps=stepper.splits,
+        factorizations=stepper.factorizations,
     )
