@@ -535,15 +535,37 @@ def march(stepper, h0: np.ndarray, fixed_values, n_steps: int, dt: float, save_e
     Returns the saved times [s], enthalpies (one row per saved step, the initial state first) and
     cumulative boundary heat in [J per mesh unit] -- the time loop of every geometry.
     """
-    h = h0
-    saved_t, saved_h, saved_in = [0.0], [h], [0.0]
+    n_saved = 1 + n_steps // save_every + (n_steps % save_every != 0)
+    saved_t, saved_in = np.zeros(n_saved), np.zeros(n_saved)
+    saved_h = np.empty((n_saved, h0.size))
+    saved_h[0] = h = h0
+    j = 1
     for k in range(1, n_steps + 1):
         h = stepper.step(h, fixed_values, k * dt, dt)
         if k % save_every == 0 or k == n_steps:
-            saved_t.append(k * dt)
-            saved_h.append(h)
-            saved_in.append(stepper.heat_in)
-    return np.array(saved_t), np.array(saved_h), np.array(saved_in)
+            saved_t[j], saved_h[j], saved_in[j] = k * dt, h, stepper.heat_in
+            j += 1
+    return saved_t, saved_h, saved_in
+
+
+def saved_fields(
+    hs: np.ndarray, props: NodeProperties, volume: np.ndarray, free: np.ndarray, block: int = 64
+):
+    """Temperature [degC], thawed fraction [-], ice content [m3 m-3] and the free nodes' total
+    enthalpy [J per mesh unit] from saved enthalpies ``hs`` (n_saved, n) [J m-3].
+
+    Works ``block`` saved steps at a time and writes the temperature over ``hs`` (which it
+    consumes), so a long run's fields take three arrays of its size, not twice that.
+    """
+    total = np.empty(hs.shape[0])
+    frac, ice = np.empty_like(hs), np.empty_like(hs)
+    for start in range(0, hs.shape[0], block):
+        b = slice(start, start + block)
+        total[b] = (hs[b][:, free] * volume[free]).sum(axis=1)
+        hs[b] = en.temperature(hs[b], props)
+        frac[b] = en.thawed_fraction(hs[b], props)
+        ice[b] = en.ice_content(hs[b], props)
+    return hs, frac, ice, total
 
 
 def simulate_column(
@@ -603,16 +625,15 @@ def simulate_column(
 
     temp0[fixed_idx] = fixed_values(0.0)
     saved_t, hs, saved_in = march(stepper, en.enthalpy(temp0, props), fixed_values, n_steps, dt, save_every)
-    temp = en.temperature(hs, props)
-    free = stepper.free
+    temp, frac, ice, total = saved_fields(hs, props, mesh.volume, stepper.free)
     return ColumnResult(
         times=saved_t,
         z=mesh.z,
         faces=mesh.faces,
         temperature=temp,
-        thawed_fraction=en.thawed_fraction(temp, props),
-        ice_content=en.ice_content(temp, props),
-        total_enthalpy=(hs[:, free] * mesh.volume[free]).sum(axis=1),
+        thawed_fraction=frac,
+        ice_content=ice,
+        total_enthalpy=total,
         boundary_heat_in=saved_in,
         latent_heat=props.latent_heat,
         newton_iterations=stepper.iterations,

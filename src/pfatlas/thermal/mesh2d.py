@@ -37,6 +37,7 @@ from pfatlas.thermal.column import (
     check_series_covers,
     march,
     run_steps,
+    saved_fields,
 )
 from pfatlas.thermal.materials import Material, NodeProperties
 
@@ -367,18 +368,17 @@ def simulate_section(
 
     temp0[fixed] = fixed_values(0.0)
     saved_t, hs, saved_in = march(stepper, en.enthalpy(temp0, props), fixed_values, n_steps, dt, save_every)
-    temp = en.temperature(hs, props)
-    free = stepper.free
     shape = (hs.shape[0], *mesh.shape)
+    temp, frac, ice, total = saved_fields(hs, props, mesh.volume, stepper.free)
     return SectionResult(
         times=saved_t,
         x=mesh.x,
         z=mesh.z,
         geometry=mesh.geometry,
         temperature=temp.reshape(shape),
-        thawed_fraction=en.thawed_fraction(temp, props).reshape(shape),
-        ice_content=en.ice_content(temp, props).reshape(shape),
-        total_enthalpy=(hs[:, free] * mesh.volume[free]).sum(axis=1),
+        thawed_fraction=frac.reshape(shape),
+        ice_content=ice.reshape(shape),
+        total_enthalpy=total,
         boundary_heat_in=saved_in,
         latent_heat=props.latent_heat.reshape(mesh.shape),
         newton_iterations=stepper.iterations,
