@@ -54,3 +54,50 @@ def test_scores_of_known_differences(tmp_path, capsys):
 def test_no_truth_is_a_clear_error(tmp_path):
     with pytest.raises(MissingInputError, match="no truth folder"):
         score_atlas(tmp_path)
+
+
+def test_mining_scores_per_feature(tmp_path):
+    # three truth features (pit, dump, dump) with known mean changes; the third changes by less
+    # than 0.05 and is not scored; a cell far from every feature carries a small spurious change
+    ny, nx = G.shape
+    truth, out = tmp_path / "inputs" / "truth" / "2020", tmp_path / "2020"
+    zone = np.zeros(G.shape, "u1")
+    a, b, c = (
+        (slice(5, 15), slice(5, 15)),
+        (slice(ny - 15, ny - 5), slice(nx - 15, nx - 5)),
+        (slice(5, 15), slice(nx - 15, nx - 5)),
+    )
+    zone[a], zone[b], zone[c] = 1, 2, 2
+    _write(truth / "mining_zone.tif", zone)
+    nan = np.full(G.shape, np.nan, "f4")
+    dm_t, dm_p, da_t, da_p, alt_t, alt_p = (nan.copy() for _ in range(6))
+    for feat, (mt, mp, at, ap) in zip(
+        (a, b, c), ((1.0, 1.1, 0.5, 0.45), (2.0, 2.8, 1.0, 1.05), (0.01, 0.5, 0.02, 0.5)), strict=True
+    ):
+        dm_t[feat], dm_p[feat], da_t[feat], da_p[feat] = mt, mp, at, ap
+        alt_t[feat], alt_p[feat] = 3.0, 3.3
+    dm_p[ny // 2, nx // 2] = 0.02  # > 500 m (17 cells) from every feature
+    for name, t, p in (
+        ("mining_delta_magt", dm_t, dm_p),
+        ("mining_delta_alt", da_t, da_p),
+        ("alt", alt_t, alt_p),
+    ):
+        _write(truth / f"{name}.tif", t)
+        _write(out / f"{name}.tif", p)
+    scores = {s.metric: s for s in score_atlas(tmp_path)}
+    magt = scores["mining: MAGT change per feature, median relative error vs truth"]
+    assert magt.cells == 2 and magt.value == pytest.approx(0.25) and magt.passed is False  # 0.1, 0.4
+    assert scores["mining: share of features with MAGT change within 20 % of truth"].value == 0.5
+    assert scores[
+        "mining: MAGT change per feature, median absolute error vs truth [degC]"
+    ].value == pytest.approx(0.45)
+    alt = scores["mining: ALT change per feature, median relative error vs truth"]
+    assert alt.value == pytest.approx(0.075) and alt.passed is True  # 0.1, 0.05
+    assert scores[
+        "mining: ALT change per feature, median absolute error vs truth [m]"
+    ].value == pytest.approx(0.05)
+    assert scores[
+        "mining: post-mining ALT per feature, median relative error vs truth"
+    ].value == pytest.approx(0.1)
+    far = scores["mining: max |MAGT change| > 500 m from any feature [degC]"]
+    assert far.value == pytest.approx(0.02) and far.passed is True

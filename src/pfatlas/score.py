@@ -76,16 +76,24 @@ _METRICS: list[tuple[str, str, Callable, str, Callable[[float], bool] | None]] =
 ]
 
 
-def _feature_changes(delta_p, delta_t, labels, n):
-    """Mean change of the pipeline and of the truth over each truth feature footprint."""
+def _feature_means(p, t, labels, n):
+    """Mean of the pipeline's and of the truth's layer over each truth feature footprint (the
+    cells where both have a value), and the number of such cells per feature."""
     idx = np.arange(1, n + 1)
-    ok = np.isfinite(delta_p) & np.isfinite(delta_t)
+    ok = np.isfinite(p) & np.isfinite(t)
     lab = np.where(ok, labels, 0)
-    count = ndimage.sum(np.ones_like(delta_p), lab, idx)
-    mp = ndimage.sum(np.where(ok, delta_p, 0.0), lab, idx) / np.maximum(count, 1)
-    mt = ndimage.sum(np.where(ok, delta_t, 0.0), lab, idx) / np.maximum(count, 1)
+    count = ndimage.sum(np.ones_like(p), lab, idx)
+    mp = ndimage.sum(np.where(ok, p, 0.0), lab, idx) / np.maximum(count, 1)
+    mt = ndimage.sum(np.where(ok, t, 0.0), lab, idx) / np.maximum(count, 1)
+    return mp, mt, count
+
+
+def _feature_changes(delta_p, delta_t, labels, n):
+    """Mean change of the pipeline and of the truth over each truth feature footprint, for the
+    features whose truth changed (|mean| > 0.05), and those features' labels."""
+    mp, mt, count = _feature_means(delta_p, delta_t, labels, n)
     keep = (count > 0) & (np.abs(mt) > 0.05)
-    return mp[keep], mt[keep]
+    return mp[keep], mt[keep], np.arange(1, n + 1)[keep]
 
 
 def _mining_scores(out: Path, truth: Path, epoch: str) -> list[Score]:
@@ -100,8 +108,8 @@ def _mining_scores(out: Path, truth: Path, epoch: str) -> list[Score]:
         return []
     res = []
     for layer, what in (("mining_delta_magt", "MAGT"), ("mining_delta_alt", "ALT")):
-        mp, mt = _feature_changes(_read(out / epoch / f"{layer}.tif"), _read(truth / epoch / f"{layer}.tif"),
-                                  labels, n)  # fmt: skip
+        mp, mt, feats = _feature_changes(_read(out / epoch / f"{layer}.tif"),
+                                         _read(truth / epoch / f"{layer}.tif"), labels, n)  # fmt: skip
         if mt.size == 0:
             continue
         rel = np.abs(mp - mt) / np.abs(mt)
@@ -109,6 +117,17 @@ def _mining_scores(out: Path, truth: Path, epoch: str) -> list[Score]:
                          float(np.median(rel)), "<= 0.20", bool(np.median(rel) <= 0.20), int(mt.size)))  # fmt: skip
         res.append(Score(epoch, f"mining: share of features with {what} change within 20 % of truth",
                          float(np.mean(rel <= 0.20)), "-", None, int(mt.size)))  # fmt: skip
+        unit = "degC" if what == "MAGT" else "m"
+        res.append(Score(epoch, f"mining: {what} change per feature, median absolute error vs truth [{unit}]",
+                         float(np.median(np.abs(mp - mt))), "-", None, int(mt.size)))  # fmt: skip
+        if what == "ALT" and (out / epoch / "alt.tif").exists() and (truth / epoch / "alt.tif").exists():
+            # the post-mining ALT itself over the same features: the change is a difference of two
+            # ALTs of ~3 m, so its relative error is several times theirs
+            pp, pt, _ = _feature_means(_read(out / epoch / "alt.tif"), _read(truth / epoch / "alt.tif"),
+                                       labels, n)  # fmt: skip
+            post = np.abs(pp[feats - 1] - pt[feats - 1]) / pt[feats - 1]
+            res.append(Score(epoch, "mining: post-mining ALT per feature, median relative error vs truth",
+                             float(np.median(post)), "-", None, int(mt.size)))  # fmt: skip
     far = ndimage.distance_transform_edt(~((zt == 1) | (zt == 2))) * 30.0 > 500.0
     d = _read(out / epoch / "mining_delta_magt.tif")
     ok = far & np.isfinite(d)
