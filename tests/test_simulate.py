@@ -28,7 +28,7 @@ from pfatlas.thermal import (
     simulate_column,
     simulate_section,
 )
-from pfatlas.thermal.run_scenario import run_scenario
+from pfatlas.thermal.run_scenario import run_scenario, scenario_model
 from pfatlas.thermal.scenario import load_scenario, template_scenario
 
 
@@ -266,3 +266,115 @@ def test_help(command, capsys):
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "Usage" in out and command in out
+
+
+SECTION_AIR = """
+name = "cut"
+geometry = "section"
+years = 1
+time_step_days = 5.0
+initial_temperature = -2.0
+[grid]
+depth = 12.0
+dz = 0.25
+fine_depth = 4.0
+growth = 1.2
+width = 6.0
+dx = 2.0
+[materials.silt]
+k_thawed = 1.5
+k_frozen = 2.0
+c_thawed = 2.5e6
+c_frozen = 1.9e6
+water_content = 0.3
+[[layers]]
+top = 0.0
+bottom = 12.0
+material = "silt"
+[[regions]]
+x = [0.0, 6.0]
+z = [0.0, 1.5]
+material = "air"
+[surface]
+mean = 5.0
+[base]
+temperature = -2.0
+[output]
+interval_days = 5.0
+columns = [0.0, 4.0]
+"""
+
+
+def test_air_over_the_whole_section_moves_the_surface_down(tmp_path):
+    # Air 1.5 m deep across the whole width: every line is the column whose surface is the node at
+    # 1.5 m (thawing at +5 degC above frozen silt, fixed base), so the summary's ALT is that
+    # column's, measured from 1.5 m down, and the air is NaN in the NetCDF.
+    path = tmp_path / "cut.toml"
+    path.write_text(SECTION_AIR, encoding="utf-8")
+    paths = run_scenario(load_scenario(path), tmp_path / "out")
+    rows = read_summary(paths["summary"])
+    assert [(r["x_m"], r["surface_m"]) for r in rows] == [("0.000", "1.500"), ("4.000", "1.500")]
+    z = ColumnMesh.default(depth=12.0, dz=0.25, fine_depth=4.0, growth=1.2).z
+    k = int(np.flatnonzero(z == 1.5)[0])
+    col = ColumnMesh(z[k:] - z[k])
+    silt = Material("silt", 1.5, 2.0, 2.5e6, 1.9e6, water_content=0.3)
+    ref = simulate_column(col, [silt], np.zeros(col.n, int), SinusoidalSurface(5.0, 0.0),
+                          FixedTemperatureBase(-2.0), initial=-2.0, years=1, dt=5 * DAY)  # fmt: skip
+    thaw = ref.thaw_depth()
+    assert 1.0 < thaw[-1] < 10.0  # the front went well into the silt below the air
+    with xr.open_dataset(paths["temperature"]) as ds:
+        t = ds["temperature"].values
+        assert np.isnan(t[:, :k]).all() and np.isfinite(t[:, k:]).all()
+        # every ground line is the shifted column (float32 storage: 1e-5 K)
+        np.testing.assert_allclose(t[:, k:, :], np.repeat(ref.temperature[:, :, None], 4, axis=2), atol=1e-5)
+    # and the summary's ALT (from the air's floor down) is the column's
+    np.testing.assert_allclose(
+        [as_float(r["alt_m"]) for r in rows], [ref.annual_alt()[0]] * 2, atol=1e-4, equal_nan=True
+    )
+
+
+def test_air_pit_in_an_axisymmetric_scenario(tmp_path):
+    # the AXI scenario with its gravel fill excavated instead: a pit 2 m deep and 4 m in radius
+    # whose floor and wall take the warm segment; the summary on the axis starts at its floor
+    text = AXI.replace('material = "gravel"\n[surface]', 'material = "air"\n[surface]')
+    path = tmp_path / "pit.toml"
+    path.write_text(text, encoding="utf-8")
+    scenario = load_scenario(path)
+    paths = run_scenario(scenario, tmp_path / "out")
+    rows = read_summary(paths["summary"])
+    assert [(r["r_m"], r["surface_m"]) for r in rows] == [("0.000", "2.000"), ("12.000", "0.000")]
+    model = scenario_model(scenario)
+    air = ~model["active"]
+    r, zz = model["mesh"].nodes
+    np.testing.assert_array_equal(air, (r < 4.0) & (zz < 2.0))  # the rectangle's edges are ground
+    with xr.open_dataset(paths["temperature"]) as ds:
+        assert np.isnan(ds["temperature"].values[:, air]).all()
+        assert np.isfinite(ds["temperature"].values[:, ~air]).all()
+    # the direct run of the same model gives the summary's ALT from the pit floor down
+    result = simulate_section(**model)
+    np.testing.assert_allclose(as_float(rows[0]["alt_m"]), result.column(0).annual_alt()[0], atol=1e-4)
+    assert result.column(0).z[0] == 0.0 and result.column(0).z.size == model["mesh"].z.size - 4
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("z = [0.0, 1.5]", "z = [0.5, 1.5]", "regions[0].z"),  # air under ground
+        ("z = [0.0, 1.5]", "z = [0.0, 12.0]", "regions[0].z"),  # no ground left at the base
+        (
+            "[[layers]]",
+            "[materials.air]\nk_thawed = 0.02\nk_frozen = 0.02\nc_thawed = 1e3\nc_frozen = 1e3\n[[layers]]",
+            "materials.air",
+        ),  # fmt: skip
+        ('bottom = 12.0\nmaterial = "silt"', 'bottom = 12.0\nmaterial = "air"', "layers[0].material"),
+    ],
+    ids=["air-below-ground", "air-to-the-base", "air-as-a-material", "air-layer"],
+)
+def test_bad_air_region_is_one_clear_error(tmp_path, capsys, old, new, key):
+    assert old in SECTION_AIR
+    path = tmp_path / "cut.toml"
+    path.write_text(SECTION_AIR.replace(old, new), encoding="utf-8")
+    code = main(["simulate", str(path), str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and f"field '{key}'" in err and "cut.toml" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -204,7 +204,8 @@ class SectionResult:
     temperature and ``boundary_heat_in`` the heat that entered through the surface and the base
     since the start, per output time [J m-1 for a section, J axisymmetric]. ``newton_iterations``
     counts every Newton update tried (with a kept matrix, also those discarded), ``factorizations``
-    the Newton matrices factorised, ``split_steps`` the steps halved.
+    the Newton matrices factorised, ``split_steps`` the steps halved. ``active`` (nz, nx) is False
+    at the nodes that are air (their temperature is that of the surface they bound).
     """
 
     times: np.ndarray
@@ -220,22 +221,32 @@ class SectionResult:
     newton_iterations: int = 0
     split_steps: int = 0
     factorizations: int = 0
+    active: np.ndarray | None = None
     attrs: dict = field(default_factory=dict)
 
+    def ground_top(self, ix: int) -> int:
+        """Row of the ground surface in the vertical line ``ix`` (below any air above it)."""
+        if self.active is None:
+            return 0
+        return int(np.argmax(self.active[:, ix]))
+
     def column(self, ix: int) -> ColumnResult:
-        """The vertical line of nodes ``ix`` as a :class:`ColumnResult` (for its thaw depth, ALT
-        and MAGT); its energy fields are NaN (heat also flows sideways)."""
+        """The ground of the vertical line of nodes ``ix`` as a :class:`ColumnResult` (for its
+        thaw depth, ALT and MAGT), depths from its ground surface (the first ground node: a pit's
+        floor); its energy fields are NaN (heat also flows sideways)."""
         nan = np.full(self.times.size, np.nan)
+        k = self.ground_top(ix)
+        z = self.z[k:] - self.z[k]
         return ColumnResult(
             times=self.times,
-            z=self.z,
-            faces=_faces(self.z),
-            temperature=self.temperature[:, :, ix],
-            thawed_fraction=self.thawed_fraction[:, :, ix],
-            ice_content=self.ice_content[:, :, ix],
+            z=z,
+            faces=_faces(z),
+            temperature=self.temperature[:, k:, ix],
+            thawed_fraction=self.thawed_fraction[:, k:, ix],
+            ice_content=self.ice_content[:, k:, ix],
             total_enthalpy=nan,
             boundary_heat_in=nan,
-            latent_heat=self.latent_heat[:, ix],
+            latent_heat=self.latent_heat[k:, ix],
         )
 
 
@@ -384,4 +395,5 @@ def simulate_section(
         newton_iterations=stepper.iterations,
         split_steps=stepper.splits,
         factorizations=stepper.factorizations,
+        active=act.copy(),
     )

@@ -27,7 +27,7 @@ from pfatlas.thermal.column import (
     simulate_column,
 )
 from pfatlas.thermal.mesh2d import AxisymmetricMesh, SectionMesh, SectionResult, simulate_section
-from pfatlas.thermal.scenario import Scenario, _SurfaceFields
+from pfatlas.thermal.scenario import AIR, Scenario, _SurfaceFields
 
 __all__ = ["read_air_series", "run_scenario", "scenario_model"]
 
@@ -72,7 +72,7 @@ def _surface(spec: _SurfaceFields):
 def scenario_model(scenario: Scenario) -> dict:
     """The solver's arguments for a scenario: ``mesh``, ``materials``, ``material_index``,
     ``surface``, ``base``, ``initial``, ``years``, ``dt`` [s], ``save_every`` (and for 2-D
-    ``surface_index``)."""
+    ``surface_index`` and ``active``, False in the air regions)."""
     g = scenario.grid
     column = ColumnMesh.default(
         depth=g.depth, dz=g.dz, fine_depth=min(g.fine_depth, g.depth), growth=g.growth
@@ -102,10 +102,18 @@ def scenario_model(scenario: Scenario) -> dict:
         cls = SectionMesh if scenario.geometry == "section" else AxisymmetricMesh
         mesh = cls(np.linspace(0.0, g.width, nx), column.z)
         index = mesh.layered_index(bottoms)
+        active = np.ones(mesh.shape, dtype=bool)
         x, z = mesh.nodes
         for region in scenario.regions:
-            inside = (x >= region.x[0]) & (x <= region.x[1]) & (z >= region.z[0]) & (z <= region.z[1])
-            index[inside] = by_name[region.material]
+            (x0, x1), (z0, z1) = region.x, region.z
+            if region.material == AIR:  # open inside: its edges are the exposed ground surface
+                inside = (z < z1) & ((x > x0) | (x0 <= 0.0)) & ((x < x1) | (x1 >= g.width))
+                active[inside] = False
+            else:  # bounds inclusive
+                inside = (x >= x0) & (x <= x1) & (z >= z0) & (z <= z1)
+                index[inside] = by_name[region.material]
+                active[inside] = True
+        model["active"] = active
         surfaces = [surface]
         seg = np.zeros(nx, dtype=int)
         for k, spec in enumerate(scenario.surface.segments, start=1):
@@ -129,12 +137,12 @@ def _summary_columns(scenario: Scenario, x: np.ndarray) -> list[int]:
     return [int(np.argmin(np.abs(x - w))) for w in wanted]
 
 
-def _summary_rows(result: ColumnResult, position: tuple[str, float] | None) -> list[dict]:
+def _summary_rows(result: ColumnResult, position: dict[str, str] | None) -> list[dict]:
     alt = result.annual_alt()
     magt, zaa = result.annual_magt()
     rows = []
     for k in range(alt.size):
-        row = {position[0]: f"{position[1]:.3f}"} if position else {}
+        row = dict(position) if position else {}
         row.update(
             year=k + 1,
             alt_m=_fmt(alt[k]),
@@ -168,17 +176,13 @@ def _dataset(scenario: Scenario, result: ColumnResult | SectionResult) -> xr.Dat
         dims.append(h)
         long = "horizontal distance" if h == "x" else "radius from the axis"
         coords[h] = (h, result.x, {"units": "m", "long_name": long})
+    temp, ice = result.temperature.astype(np.float32), result.ice_content.astype(np.float32)
+    if isinstance(result, SectionResult) and result.active is not None:
+        temp[:, ~result.active] = np.nan  # air: no ground there
+        ice[:, ~result.active] = np.nan
     data = {
-        "temperature": (
-            dims,
-            result.temperature.astype(np.float32),
-            {"units": "degC", "long_name": "ground temperature"},
-        ),
-        "ice_content": (
-            dims,
-            result.ice_content.astype(np.float32),
-            {"units": "m3 m-3", "long_name": "volumetric ice content"},
-        ),
+        "temperature": (dims, temp, {"units": "degC", "long_name": "ground temperature"}),
+        "ice_content": (dims, ice, {"units": "m3 m-3", "long_name": "volumetric ice content"}),
     }
     attrs = {
         "title": f"pfatlas site simulation: {scenario.name}",
@@ -214,7 +218,9 @@ def run_scenario(scenario: Scenario, outdir: str | Path) -> dict[str, Path]:
         scenario's output interval, and the scenario (JSON) as the global attribute ``scenario``.
         ``summary.csv`` has ``year, alt_m, magt_c, zaa_m`` per complete year (empty where there is
         no permafrost or the model is too shallow for MAGT), computed from the stored field, with
-        ``x_m`` or ``r_m`` first in 2-D for each summary column.
+        ``x_m`` or ``r_m`` and ``surface_m`` first in 2-D for each summary column: the depth of its
+        ground surface below the top of the model (a pit's floor; 0 without air above it), from
+        which its ALT and ``zaa_m`` are measured. Air nodes are NaN in ``temperature.nc``.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -227,7 +233,8 @@ def run_scenario(scenario: Scenario, outdir: str | Path) -> dict[str, Path]:
         h = "x_m" if scenario.geometry == "section" else "r_m"
         rows = []
         for i in _summary_columns(scenario, result.x):
-            rows += _summary_rows(result.column(i), (h, float(result.x[i])))
+            position = {h: f"{result.x[i]:.3f}", "surface_m": f"{result.z[result.ground_top(i)]:.3f}"}
+            rows += _summary_rows(result.column(i), position)
     paths = {"temperature": outdir / "temperature.nc", "summary": outdir / "summary.csv"}
 
     tmp = outdir / ".temperature.nc.part"

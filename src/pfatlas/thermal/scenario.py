@@ -1,7 +1,8 @@
 """Schema of a site scenario for ``pfatlas simulate`` (pydantic v2), and its loader.
 
 A scenario describes one column, section (x-z) or axisymmetric (r-z) model: materials by name,
-horizontal layers, rectangular regions painted over them (2-D only), the surface temperature
+horizontal layers, rectangular regions painted over them (2-D only; ``material = "air"`` removes the
+ground there: a pit, or the open air beside a dump), the surface temperature
 (a sinusoid with trend and n-factors, or a CSV series; per segment of the surface in 2-D), the base
 (geothermal heat flux or a fixed temperature), the grid, the run length and the output interval.
 :func:`load_scenario` reads it once: unknown keys are refused, and any problem becomes one
@@ -23,6 +24,7 @@ from pfatlas.errors import InputError
 from pfatlas.thermal.materials import Material
 
 __all__ = [
+    "AIR",
     "GridSpec",
     "LayerSpec",
     "MaterialSpec",
@@ -33,6 +35,9 @@ __all__ = [
     "load_scenario",
     "template_scenario",
 ]
+
+
+AIR = "air"  # the region material that removes ground (reserved: not a material name)
 
 
 class _Section(BaseModel):
@@ -78,7 +83,12 @@ class LayerSpec(_Section):
 
 
 class RegionSpec(_Section):
-    """A rectangle of one material painted over the layers (2-D): ``x`` (or r) and ``z`` ranges [m]."""
+    """A rectangle of one material painted over the layers (2-D): ``x`` (or r) and ``z`` ranges [m].
+
+    ``material = "air"`` removes the ground in it (from the top of the model: a pit, or the air
+    beside a dump whose top is the top of the model); the ground exposed to it takes the surface
+    temperature of the segment covering its x.
+    """
 
     x: tuple[float, float]  # [m] x or r range
     z: tuple[float, float]  # [m] depth range
@@ -184,12 +194,24 @@ class Scenario(_Section):
     @model_validator(mode="after")
     def _consistent(self):
         names = set(self.materials)
+        if AIR in names:
+            raise KeyedError(f"materials.{AIR}", f"'{AIR}' is reserved: the regions where there is no ground")
         for key, items in (("layers", self.layers), ("regions", self.regions)):
             for i, item in enumerate(items):
-                if item.material not in names:
+                if item.material not in names and not (key == "regions" and item.material == AIR):
+                    extra = f"; or '{AIR}' to remove ground" if key == "regions" else ""
                     raise KeyedError(
                         f"{key}[{i}].material",
-                        f"unknown material '{item.material}' (defined: {', '.join(sorted(names))})",
+                        f"unknown material '{item.material}' (defined: {', '.join(sorted(names))}{extra})",
+                    )
+                if item.material == AIR and item.z[0] > 0:
+                    raise KeyedError(
+                        f"{key}[{i}].z", f"air must reach the top of the model (z from 0, not {item.z[0]})"
+                    )
+                if item.material == AIR and item.z[1] >= self.grid.depth:
+                    raise KeyedError(
+                        f"{key}[{i}].z",
+                        f"air must end above the base of the model (grid.depth = {self.grid.depth} m)",
                     )
         if self.layers[0].top != 0:
             raise KeyedError("layers[0].top", "the first layer must start at the surface (0 m)")
