@@ -114,7 +114,17 @@ def test_summary_matches_direct_solver_run(template_run):
     assert 0.2 < as_float(rows[-1]["alt_m"]) < 3.0 and as_float(rows[-1]["magt_c"]) < 0
 
 
-AXI = """
+# silt as a scenario table and as the solver's Material
+SILT_TOML = """[materials.silt]
+k_thawed = 1.5
+k_frozen = 2.0
+c_thawed = 2.5e6
+c_frozen = 1.9e6
+water_content = 0.3
+"""
+SILT = Material("silt", 1.5, 2.0, 2.5e6, 1.9e6, water_content=0.3)
+
+AXI = f"""
 name = "pit"
 geometry = "axisymmetric"
 years = 1
@@ -127,13 +137,7 @@ fine_depth = 3.0
 growth = 1.3
 width = 12.0
 dx = 2.0
-[materials.silt]
-k_thawed = 1.5
-k_frozen = 2.0
-c_thawed = 2.5e6
-c_frozen = 1.9e6
-water_content = 0.3
-[materials.gravel]
+{SILT_TOML}[materials.gravel]
 k_thawed = 2.0
 k_frozen = 2.2
 c_thawed = 2.0e6
@@ -172,7 +176,7 @@ def test_axisymmetric_scenario_matches_direct_run(tmp_path):
     rows = read_summary(paths["summary"])
     assert [(r["r_m"], r["year"]) for r in rows] == [("0.000", "1"), ("12.000", "1")]
 
-    silt = Material("silt", 1.5, 2.0, 2.5e6, 1.9e6, water_content=0.3)
+    silt = SILT
     gravel = Material("gravel", 2.0, 2.2, 2.0e6, 1.8e6, water_content=0.1)
     z = ColumnMesh.default(depth=10.0, dz=0.5, fine_depth=3.0, growth=1.3).z
     mesh = AxisymmetricMesh(np.linspace(0.0, 12.0, 7), z)
@@ -268,7 +272,7 @@ def test_help(command, capsys):
     assert "Usage" in out and command in out
 
 
-SECTION_AIR = """
+SECTION_AIR = f"""
 name = "cut"
 geometry = "section"
 years = 1
@@ -281,13 +285,7 @@ fine_depth = 4.0
 growth = 1.2
 width = 6.0
 dx = 2.0
-[materials.silt]
-k_thawed = 1.5
-k_frozen = 2.0
-c_thawed = 2.5e6
-c_frozen = 1.9e6
-water_content = 0.3
-[[layers]]
+{SILT_TOML}[[layers]]
 top = 0.0
 bottom = 12.0
 material = "silt"
@@ -317,7 +315,7 @@ def test_air_over_the_whole_section_moves_the_surface_down(tmp_path):
     z = ColumnMesh.default(depth=12.0, dz=0.25, fine_depth=4.0, growth=1.2).z
     k = int(np.flatnonzero(z == 1.5)[0])
     col = ColumnMesh(z[k:] - z[k])
-    silt = Material("silt", 1.5, 2.0, 2.5e6, 1.9e6, water_content=0.3)
+    silt = SILT
     ref = simulate_column(col, [silt], np.zeros(col.n, int), SinusoidalSurface(5.0, 0.0),
                           FixedTemperatureBase(-2.0), initial=-2.0, years=1, dt=5 * DAY)  # fmt: skip
     thaw = ref.thaw_depth()
