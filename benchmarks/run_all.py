@@ -4,7 +4,7 @@ Usage: .venv/bin/python benchmarks/run_all.py [--quick] [--results DIR]
        .venv/bin/python benchmarks/run_all.py --show benchmarks/results/RUN.json
 
 Runs, one after the other (never two at once: the reference machine has 2 cores), each as its own
-process: terrain (vs gdaldem), the 1-D solver, the composite, the demo (generation and a fresh build,
+process: terrain (vs gdaldem), the 1-D and 2-D solver, the composite, the demo (generation and a fresh build,
 stage by stage), the scaling of the per-cell stages from 1 to 2 workers, the stages of one epoch,
 land cover (vs a plain scikit-learn predict), mining and the atlas products. Each prints its own
 table; at the end one summary table gives per stage cells/s and peak memory of the full build, the
@@ -95,6 +95,9 @@ def summarize(records: dict, quick: bool) -> dict:
         "terrain_gdaldem_cells_per_s": (terrain.get("gdaldem") or {}).get("cells_per_s"),
         "terrain_dask_cells_per_s": (terrain.get("dask") or {}).get("cells_per_s"),
         "solver_column_years_per_s": _get(records, "thermal", "column_years_per_s"),
+        "section_speedup": _get(records, "thermal", "section", "speedup"),
+        "section_kept_seconds": _get(records, "thermal", "section", "kept_seconds"),
+        "section_exact_seconds": _get(records, "thermal", "section", "exact_seconds"),
         "composite_cells_per_s": _get(records, "composite", "cells_per_s"),
         "epoch_stages_seconds": _get(records, "atlas_epoch", "total_seconds"),
         "mining_stage_seconds": _get(records, "mining", "mining_stage_seconds"),
@@ -171,6 +174,11 @@ def summary_rows(s: dict, quick: bool) -> list[tuple[str, str, str, str]]:
     )
     cy = s["solver_column_years_per_s"]
     rows.append(("1-D solver", "-" if cy is None else f"{cy:.1f} column-years/s", "", ""))
+    su = s.get("section_speedup")
+    text = "-" if su is None else (
+        f"{su:.1f}x ({s['section_exact_seconds']:.1f} s -> {s['section_kept_seconds']:.1f} s)"
+    )  # fmt: skip
+    rows.append(("2-D solver, kept Newton matrix / exact", text, "", ""))
     for label, key, target in (
         ("stages 4-9 of one epoch", "epoch_stages_seconds", 60.0),
         ("mining stage of one epoch", "mining_stage_seconds", 60.0),
