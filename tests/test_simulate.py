@@ -376,3 +376,30 @@ def test_bad_air_region_is_one_clear_error(tmp_path, capsys, old, new, key):
     err = capsys.readouterr().err
     assert code == 1 and f"field '{key}'" in err and "cut.toml" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_sloping_air_walls(tmp_path):
+    # a pit with walls of slope 1 (45 degrees) at the axis, and the air beside a dump (toe at r = 10)
+    # with sides of slope 0.5: air is r < 4 + (2 - z) and r > 10 - 0.5 (2 - z), above z = 2
+    text = AXI.replace('z = [0.0, 2.0]\nmaterial = "gravel"', 'z = [0.0, 2.0]\nmaterial = "air"\nslope = 1.0')
+    text = text.replace(
+        "[surface]",
+        '[[regions]]\nx = [10.0, 12.0]\nz = [0.0, 1.0]\nmaterial = "air"\nslope = 0.5\n[surface]',
+        1,
+    )
+    path = tmp_path / "pit.toml"
+    path.write_text(text, encoding="utf-8")
+    model = scenario_model(load_scenario(path))
+    r, z = model["mesh"].nodes
+    pit = (z < 2.0) & (r < 4.0 + (2.0 - z))
+    beside = (z < 1.0) & (r > 10.0 - 0.5 * (1.0 - z))
+    np.testing.assert_array_equal(~model["active"], pit | beside)
+    assert (~model["active"][0]).sum() == 5  # r = 0, 2, 4 (pit: 4 < 6) and 10, 12 at the top
+    rows = read_summary(run_scenario(load_scenario(path), tmp_path / "out")["summary"])
+    assert [(r["r_m"], r["surface_m"]) for r in rows] == [("0.000", "2.000"), ("12.000", "1.000")]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        AXI.replace('material = "gravel"\n[surface]', 'material = "gravel"\nslope = 1.0\n[surface]')
+    )
+    with pytest.raises(ConfigError, match=r"regions\[0\]\.slope"):
+        load_scenario(bad)

@@ -107,8 +107,10 @@ def scenario_model(scenario: Scenario) -> dict:
         for region in scenario.regions:
             (x0, x1), (z0, z1) = region.x, region.z
             if region.material == AIR:  # open inside: its edges are the exposed ground surface
-                inside = (z < z1) & ((x > x0) | (x0 <= 0.0)) & ((x < x1) | (x1 >= g.width))
-                active[inside] = False
+                widen = region.slope * (z1 - z)  # sloping walls: wider towards the top
+                left = (x0 <= 0.0) | (x > x0 - widen)
+                right = (x1 >= g.width) | (x < x1 + widen)
+                active[(z < z1) & left & right] = False
             else:  # bounds inclusive
                 inside = (x >= x0) & (x <= x1) & (z >= z0) & (z <= z1)
                 index[inside] = by_name[region.material]

@@ -87,12 +87,14 @@ class RegionSpec(_Section):
 
     ``material = "air"`` removes the ground in it (from the top of the model: a pit, or the air
     beside a dump whose top is the top of the model); the ground exposed to it takes the surface
-    temperature of the segment covering its x.
+    temperature of the segment covering its x. ``slope`` [m per m] widens air upward by that much
+    on each side inside the model: sloping pit walls or dump sides (0: vertical).
     """
 
     x: tuple[float, float]  # [m] x or r range
     z: tuple[float, float]  # [m] depth range
     material: str
+    slope: float = Field(0.0, ge=0)  # [m m-1] air only: horizontal run per metre of height
 
     @model_validator(mode="after")
     def _order(self):
@@ -204,6 +206,8 @@ class Scenario(_Section):
                         f"{key}[{i}].material",
                         f"unknown material '{item.material}' (defined: {', '.join(sorted(names))}{extra})",
                     )
+                if key == "regions" and item.material != AIR and item.slope > 0:
+                    raise KeyedError(f"{key}[{i}].slope", f"only for material '{AIR}' (sloping walls)")
                 if item.material == AIR and item.z[0] > 0:
                     raise KeyedError(
                         f"{key}[{i}].z", f"air must reach the top of the model (z from 0, not {item.z[0]})"
