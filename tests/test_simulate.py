@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 from pfatlas.cli.main import main
-from pfatlas.errors import ConfigError
+from pfatlas.errors import ConfigError, PfatlasWarning
 from pfatlas.thermal import (
     DAY,
     AxisymmetricMesh,
@@ -403,3 +403,26 @@ def test_sloping_air_walls(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"regions\[0\]\.slope"):
         load_scenario(bad)
+
+
+def test_memory_estimate_refuses_a_run_that_cannot_fit(tmp_path, capsys, monkeypatch):
+    # the template for 2 years stores 731 daily steps of 141 nodes: 5.5 x 8 B x 731 x 141 = 4.5 MB
+    from types import SimpleNamespace
+
+    from pfatlas.thermal import run_scenario as rs
+
+    path = short_template(tmp_path)
+    scenario = load_scenario(path)
+    assert rs.memory_needed(scenario) == pytest.approx(rs.MEMORY_PER_STORED * 8 * 731 * 141)
+    monkeypatch.setattr(rs.psutil, "virtual_memory", lambda: SimpleNamespace(total=4e6))  # a 4 MB machine
+    code = main(["simulate", str(path), str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "site.toml" in err and "field 'output.interval_days'" in err
+    assert "needs about 5 MB of memory and this machine has 4 MB" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+    monkeypatch.setattr(
+        rs.psutil, "virtual_memory", lambda: SimpleNamespace(total=8e6)
+    )  # over half: a warning
+    with pytest.warns(PfatlasWarning, match="larger output.interval_days"):
+        run_scenario(scenario, tmp_path / "out2")
+    assert (tmp_path / "out2" / "summary.csv").exists()

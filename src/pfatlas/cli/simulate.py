@@ -19,7 +19,7 @@ def register(app: typer.Typer, state: dict) -> None:
         from pfatlas.thermal.run_scenario import run_scenario
         from pfatlas.thermal.scenario import load_scenario
 
-        paths = run_scenario(load_scenario(scenario), outdir)
+        paths = run_scenario(load_scenario(scenario), outdir, source=scenario)
         for p in paths.values():
             stdout.print(str(p))
 
