@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from matplotlib.image import imread as plt_imread
 
 from pfatlas.cli.main import main
 from pfatlas.errors import ConfigError, PfatlasWarning
@@ -84,6 +85,8 @@ def test_template_runs_and_writes_netcdf_with_units(template_run):
         assert ds.sizes["time"] == 2 * 365 + 1  # daily output, initial state first
         assert json.loads(ds.attrs["scenario"])["name"] == "meadow column"
     assert not list(out.glob(".*.part"))  # no temporary file left
+    figure = plt_imread(out / "temperature.png")  # the quick look: a 11 x 5 inch PNG at 120 dpi
+    assert figure.shape[:2] == (600, 1320)
 
 
 def test_summary_matches_direct_solver_run(template_run):
@@ -345,6 +348,7 @@ def test_air_pit_in_an_axisymmetric_scenario(tmp_path):
     air = ~model["active"]
     r, zz = model["mesh"].nodes
     np.testing.assert_array_equal(air, (r < 4.0) & (zz < 2.0))  # the rectangle's edges are ground
+    assert plt_imread(paths["figure"]).shape[:2] == (600, 1320)  # the section's quick look
     with xr.open_dataset(paths["temperature"]) as ds:
         assert np.isnan(ds["temperature"].values[:, air]).all()
         assert np.isfinite(ds["temperature"].values[:, ~air]).all()

@@ -223,20 +223,22 @@ class ColumnResult:
         """Depth of the deepest thaw front (0 degC isotherm above frozen ground) [m] per time.
 
         Between a thawed node (T >= 0) and the node below it: if that node is partly thawed
-        (inside its freezing range, with latent heat) the front is placed in its control volume
-        at the thawed fraction of its latent heat (a sharp front holding that much latent heat);
-        otherwise the isotherm is interpolated linearly in temperature between the two nodes.
-        NaN where no such front exists.
+        (inside its freezing range, with latent heat) the front is the sharp front holding the
+        latent heat taken up below the thawed node: from the top of that node's control volume
+        down by the thawed fraction times the cell of it and of each partly thawed node below it
+        in a row (a freezing range spreads the thaw over several nodes); otherwise the isotherm
+        is interpolated linearly in temperature between the two nodes. NaN where no such front
+        exists.
         """
         return _front_depth(
             self.z, self.faces, self.temperature, self.thawed_fraction, self.latent_heat, thaw=True
-        )
+        )[0]
 
     def freeze_depth(self) -> np.ndarray:
         """Depth of the deepest freezing front (frozen above, thawed below) [m] per time."""
         return _front_depth(
             self.z, self.faces, self.temperature, self.thawed_fraction, self.latent_heat, thaw=False
-        )
+        )[0]
 
     def _years(self) -> list[np.ndarray]:
         """Output indices of each complete model year (times in (k yr, (k + 1) yr])."""
@@ -247,64 +249,99 @@ class ColumnResult:
     def annual_alt(self) -> np.ndarray:
         """Active-layer thickness per complete year [m]: the annual maximum thaw depth above
         permafrost (nodes at or below 0 degC all year). NaN in a year without permafrost; 0 where
-        the ground did not thaw."""
+        the ground did not thaw.
+
+        The fronts counted are those whose thawed node lies above the top permafrost node: the
+        permafrost below may thaw in part (inside its freezing range it stays below 0 degC), and
+        the front then lies in it (:meth:`thaw_depth`); a front deeper down (below a talik) does
+        not count.
+        """
         out = []
-        depth = self.thaw_depth()
+        depth, pair = _front_depth(
+            self.z, self.faces, self.temperature, self.thawed_fraction, self.latent_heat, thaw=True
+        )
         for idx in self._years():
             tmax = self.temperature[idx].max(axis=0)
             perm = np.flatnonzero(tmax <= 0.0)
             if perm.size == 0:
                 out.append(np.nan)
                 continue
-            table = self.z[perm[0]]
-            d = depth[idx]
-            d = d[np.isfinite(d) & (d <= table + 1e-12)]
+            d, above = depth[idx], (pair[idx] >= 0) & (pair[idx] < perm[0])
+            d = d[np.isfinite(d) & above]
             out.append(d.max() if d.size else 0.0)
         return np.array(out)
 
     def annual_magt(self, max_range: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
         """Mean annual ground temperature at the depth of zero annual amplitude, per year.
 
-        The depth of zero annual amplitude is the shallowest node below which the annual range
-        of temperature stays under ``max_range`` [K]. Returns (MAGT [degC], depth [m]); NaN
-        where the column is too shallow to reach it.
+        The depth of zero annual amplitude is where the annual range of temperature falls to
+        ``max_range`` [K] for good: between the shallowest node below which every node's range is
+        under it and the node above, the range decays exponentially with depth, so the depth is
+        interpolated linearly in log(range), and the annual mean temperature linearly in depth
+        there (a node's own depth would move it, and MAGT with it, a whole cell at a time).
+        Returns (MAGT [degC], depth [m]); NaN where the column is too shallow to reach it.
         """
         magt, zaa = [], []
         for idx in self._years():
             temps = self.temperature[idx]
-            small = (temps.max(axis=0) - temps.min(axis=0)) < max_range
-            below_all = np.flip(np.logical_and.accumulate(np.flip(small)))
+            span = temps.max(axis=0) - temps.min(axis=0)
+            mean = temps.mean(axis=0)
+            below_all = np.flip(np.logical_and.accumulate(np.flip(span < max_range)))
             if not below_all.any():
                 magt.append(np.nan)
                 zaa.append(np.nan)
                 continue
             k = int(np.argmax(below_all))
-            magt.append(temps[:, k].mean())
-            zaa.append(self.z[k])
+            if k == 0:
+                magt.append(mean[0])
+                zaa.append(self.z[0])
+                continue
+            lo, hi = np.log(span[k - 1]), np.log(max(span[k], 1e-300))
+            w = (lo - np.log(max_range)) / (lo - hi)  # in [0, 1]: range[k-1] >= max_range > range[k]
+            magt.append(mean[k - 1] + w * (mean[k] - mean[k - 1]))
+            zaa.append(self.z[k - 1] + w * (self.z[k] - self.z[k - 1]))
         return np.array(magt), np.array(zaa)
 
 
-def _front_depth(z, faces, temp, frac, latent, *, thaw: bool) -> np.ndarray:
+def _front_depth(z, faces, temp, frac, latent, *, thaw: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Depth [m] of the deepest thaw (or freezing) front per time, and the upper node of its pair
+    of nodes (-1 where there is none)."""
     if thaw:
         hit = (temp[:, :-1] >= 0.0) & (temp[:, 1:] < 0.0)
     else:
         hit = (temp[:, :-1] < 0.0) & (temp[:, 1:] >= 0.0)
     out = np.full(temp.shape[0], np.nan)
+    pair = np.full(temp.shape[0], -1)
     rows = np.flatnonzero(hit.any(axis=1))
     if rows.size == 0:
-        return out
+        return out, pair
+    n = temp.shape[1]
     j = hit.shape[1] - 1 - np.argmax(hit[rows, ::-1], axis=1)  # deepest pair (j, j + 1)
+    pair[rows] = j
     t_up, t_lo = temp[rows, j], temp[rows, j + 1]
     interp = z[j] + (z[j + 1] - z[j]) * t_up / (t_up - t_lo)
-    # the partly thawed node holding the front lies below 0 degC: the lower node of a thaw
-    # front, the upper node of a freezing front
-    m = j + 1 if thaw else j
-    f = frac[rows, m]
-    partial = (f > 0.0) & (f < 1.0) & (latent[m] > 0.0)
-    held = f if thaw else 1.0 - f
-    sub = faces[m] + held * (faces[m + 1] - faces[m])
-    out[rows] = np.where(partial, sub, interp)
-    return out
+    # The partly thawed nodes below 0 degC next to the pair (below a thaw front, above a freezing
+    # front) hold part of their latent heat: the front is the sharp front holding as much, their
+    # thawed fractions times their cells summed from the pair's node below 0 degC onwards.
+    f = frac[rows]
+    part = (f > 0.0) & (f < 1.0) & (latent > 0.0)
+    held = np.concatenate(
+        [np.zeros((rows.size, 1)), np.cumsum(np.where(part, f * np.diff(faces), 0.0), axis=1)], axis=1
+    )
+    k = np.arange(n)
+    r = np.arange(rows.size)
+    if thaw:  # the run of partly thawed nodes from m = j + 1 downwards, ending before node b
+        m = j + 1
+        stop = ~part & (k >= m[:, None])
+        b = np.where(stop.any(axis=1), np.argmax(stop, axis=1), n)
+        sub = faces[m] + held[r, b] - held[r, m]
+    else:  # the run from m = j upwards, starting after node a
+        m = j
+        stop = ~part & (k <= m[:, None])
+        a = np.where(stop.any(axis=1), n - 1 - np.argmax(stop[:, ::-1], axis=1), -1)
+        sub = faces[m + 1] - (held[r, m + 1] - held[r, a + 1])
+    out[rows] = np.where(part[r, m], sub, interp)
+    return out, pair
 
 
 def _harmonic(

@@ -28,6 +28,7 @@ from pfatlas.thermal.column import (
     SinusoidalSurface,
     simulate_column,
 )
+from pfatlas.thermal.figure import write_figure
 from pfatlas.thermal.mesh2d import AxisymmetricMesh, SectionMesh, SectionResult, simulate_section
 from pfatlas.thermal.scenario import AIR, Scenario, _SurfaceFields
 
@@ -262,7 +263,7 @@ def run_scenario(
     Returns
     -------
     dict
-        ``{"temperature": path, "summary": path}``. ``temperature.nc`` holds ``temperature``
+        ``{"temperature": path, "summary": path, "figure": path}``. ``temperature.nc`` holds ``temperature``
         [degC] and ``ice_content`` [m3 m-3] on (time [days], z [m], and x or r [m] in 2-D) at the
         scenario's output interval, and the scenario (JSON) as the global attribute ``scenario``.
         ``summary.csv`` has ``year, alt_m, magt_c, zaa_m`` per complete year (empty where there is
@@ -270,6 +271,7 @@ def run_scenario(
         ``x_m`` or ``r_m`` and ``surface_m`` first in 2-D for each summary column: the depth of its
         ground surface below the top of the model (a pit's floor; 0 without air above it), from
         which its ALT and ``zaa_m`` are measured. Air nodes are NaN in ``temperature.nc``.
+        ``temperature.png`` is a quick look (:mod:`pfatlas.thermal.figure`).
     """
     _check_memory(scenario, source)
     outdir = Path(outdir)
@@ -302,4 +304,5 @@ def run_scenario(
         writer.writeheader()
         writer.writerows(rows)
     _replace(tmp, paths["summary"])
+    paths["figure"] = write_figure(result, scenario.name, outdir / "temperature.png")
     return paths
