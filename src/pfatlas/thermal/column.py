@@ -9,10 +9,12 @@ and T = T(H) (:mod:`pfatlas.thermal.enthalpy`), each free node satisfies
 
 solved for H by Newton's method (Jacobian ``diag(V/dt) + L diag(dT/dH)``, conductances lagged;
 an update that crosses a kink of T(H) stops just past it; a step whose iteration does not converge
-is split in two; a column, whose Jacobian is tridiagonal, iterates in the compiled kernel of
-:mod:`pfatlas.thermal.chain`). H is the unknown, so latent heat cannot be skipped at any dt, and
-the sum of the equations is an exact energy balance. The operator is assembled from a mesh's edge list
-(:class:`ColumnMesh`), so sections and axisymmetric meshes only need another mesh class.
+is split in two). A column, whose Jacobian is tridiagonal, iterates in the compiled kernel of
+:mod:`pfatlas.thermal.chain`; other meshes factorise the Newton matrix with SuperLU and keep the
+factors while they converge (:meth:`_Stepper._newton`). H is the unknown, so latent heat cannot be
+skipped at any dt, and the sum of the equations is an exact energy balance. The operator is
+assembled from a mesh's edge list (:class:`ColumnMesh`), so sections and axisymmetric meshes only
+need another mesh class.
 """
 
 from __future__ import annotations
