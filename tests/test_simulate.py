@@ -113,6 +113,8 @@ def test_summary_matches_direct_solver_run(template_run):
     magt, _ = result.annual_magt()
     # the CSV holds 4 decimals: agreement to 1e-4 m and 1e-4 K (same model, same arithmetic)
     np.testing.assert_allclose([as_float(r["alt_m"]) for r in rows], result.annual_alt(), atol=1e-4)
+    iso = result.annual_alt(isotherm=True)
+    np.testing.assert_allclose([as_float(r["alt_0c_m"]) for r in rows], iso, atol=1e-4)
     np.testing.assert_allclose([as_float(r["magt_c"]) for r in rows], magt, atol=1e-4, equal_nan=True)
     assert 0.2 < as_float(rows[-1]["alt_m"]) < 3.0 and as_float(rows[-1]["magt_c"]) < 0
 

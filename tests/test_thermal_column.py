@@ -266,6 +266,8 @@ def test_alt_and_magt_against_closed_form():
     assert alt.shape == (3,)
     # observed 1.5-1.8 cm shallow: backward Euler damps the wave ~0.3 % at 3 m (1 cm here)
     np.testing.assert_allclose(alt, alt_exact, atol=0.03)
+    # no latent heat: the thaw front is the interpolated 0 degC isotherm
+    np.testing.assert_array_equal(res.annual_alt(isotherm=True), alt)
     magt, zaa = res.annual_magt()
     # zero annual amplitude (range < 0.1 K): A exp(-z/d) = 0.05 K, at 16.08 m; interpolated in
     # log(range) between nodes ~1.1 m apart: observed 0.09-0.12 m shallow (the wave damped by
@@ -296,6 +298,10 @@ def test_thaw_front_holds_the_thawed_latent_heat_over_a_wide_freezing_range():
     steps = np.diff(alt[2:])  # after two years of spin-up
     assert np.all(steps > 0) and steps.max() < 3 * steps.min()  # no waiting, no jumps
     assert steps.max() < 0.25 * 0.05  # far below a cell (5 cm) per year
+    # the 0 degC isotherm is the top of the partly thawed zone: above the front holding its
+    # latent heat, by less than the zone (here at most 0.5 K / ~2 K m-1 of gradient = 0.25 m)
+    gap = alt - res.annual_alt(isotherm=True)
+    assert np.all(gap > 0) and np.all(gap < 0.25)
 
 
 def test_ice_content_and_series_surface():

@@ -248,7 +248,7 @@ class ColumnResult:
         last = int(np.floor(self.times[-1] / YEAR + 1e-9))
         return [np.flatnonzero(year == k) for k in range(last)]
 
-    def annual_alt(self) -> np.ndarray:
+    def annual_alt(self, isotherm: bool = False) -> np.ndarray:
         """Active-layer thickness per complete year [m]: the annual maximum thaw depth above
         permafrost (nodes at or below 0 degC all year). NaN in a year without permafrost; 0 where
         the ground did not thaw.
@@ -256,12 +256,15 @@ class ColumnResult:
         The fronts counted are those whose thawed node lies above the top permafrost node: the
         permafrost below may thaw in part (inside its freezing range it stays below 0 degC), and
         the front then lies in it (:meth:`thaw_depth`); a front deeper down (below a talik) does
-        not count.
+        not count. ``isotherm=True`` takes the 0 degC isotherm interpolated linearly in
+        temperature instead of the front: the top of a partly thawed zone (the same depth for a
+        sharp front, up to a cell off; shallower over a wide freezing range).
         """
         out = []
         depth, pair = _front_depth(
-            self.z, self.faces, self.temperature, self.thawed_fraction, self.latent_heat, thaw=True
-        )
+            self.z, self.faces, self.temperature, self.thawed_fraction, self.latent_heat, thaw=True,
+            isotherm=isotherm,
+        )  # fmt: skip
         for idx in self._years():
             tmax = self.temperature[idx].max(axis=0)
             perm = np.flatnonzero(tmax <= 0.0)
@@ -305,9 +308,12 @@ class ColumnResult:
         return np.array(magt), np.array(zaa)
 
 
-def _front_depth(z, faces, temp, frac, latent, *, thaw: bool) -> tuple[np.ndarray, np.ndarray]:
+def _front_depth(
+    z, faces, temp, frac, latent, *, thaw: bool, isotherm: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Depth [m] of the deepest thaw (or freezing) front per time, and the upper node of its pair
-    of nodes (-1 where there is none)."""
+    of nodes (-1 where there is none). ``isotherm``: the 0 degC crossing interpolated linearly in
+    temperature, whatever the latent heat below it."""
     if thaw:
         hit = (temp[:, :-1] >= 0.0) & (temp[:, 1:] < 0.0)
     else:
@@ -322,6 +328,9 @@ def _front_depth(z, faces, temp, frac, latent, *, thaw: bool) -> tuple[np.ndarra
     pair[rows] = j
     t_up, t_lo = temp[rows, j], temp[rows, j + 1]
     interp = z[j] + (z[j + 1] - z[j]) * t_up / (t_up - t_lo)
+    if isotherm:
+        out[rows] = interp
+        return out, pair
     # The partly thawed nodes below 0 degC next to the pair (below a thaw front, above a freezing
     # front) hold part of their latent heat: the front is the sharp front holding as much, their
     # thawed fractions times their cells summed from the pair's node below 0 degC onwards.

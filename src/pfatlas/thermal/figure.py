@@ -62,7 +62,9 @@ def _column_panels(fig: Figure, result: ColumnResult) -> None:
     ax2 = fig.add_subplot(1, 2, 2)
     years = np.arange(1, alt.size + 1)
     if years.size:
-        ax2.plot(years, alt, "o-", color="#b2182b", ms=3)
+        ax2.plot(years, alt, "o-", color="#b2182b", ms=3, label="ALT (thaw front)")
+        ax2.plot(years, result.annual_alt(isotherm=True), "--", color="#b2182b", label="0 degC isotherm")
+        ax2.legend(fontsize=7, loc="upper left")
         ax3 = ax2.twinx()
         ax3.plot(years, magt, "s-", color="black", ms=3)
         ax3.set_ylabel("MAGT [degC] (black)")

@@ -178,7 +178,7 @@ def _summary_columns(scenario: Scenario, x: np.ndarray) -> list[int]:
 
 
 def _summary_rows(result: ColumnResult, position: dict[str, str] | None) -> list[dict]:
-    alt = result.annual_alt()
+    alt, alt_0c = result.annual_alt(), result.annual_alt(isotherm=True)
     magt, zaa = result.annual_magt()
     rows = []
     for k in range(alt.size):
@@ -186,6 +186,7 @@ def _summary_rows(result: ColumnResult, position: dict[str, str] | None) -> list
         row.update(
             year=k + 1,
             alt_m=_fmt(alt[k]),
+            alt_0c_m=_fmt(alt_0c[k]),
             magt_c=_fmt(magt[k]),
             zaa_m=_fmt(zaa[k]),
         )
@@ -266,8 +267,10 @@ def run_scenario(
         ``{"temperature": path, "summary": path, "figure": path}``. ``temperature.nc`` holds ``temperature``
         [degC] and ``ice_content`` [m3 m-3] on (time [days], z [m], and x or r [m] in 2-D) at the
         scenario's output interval, and the scenario (JSON) as the global attribute ``scenario``.
-        ``summary.csv`` has ``year, alt_m, magt_c, zaa_m`` per complete year (empty where there is
-        no permafrost or the model is too shallow for MAGT), computed from the stored field, with
+        ``summary.csv`` has ``year, alt_m, alt_0c_m, magt_c, zaa_m`` per complete year (empty where
+        there is no permafrost or the model is too shallow for MAGT), computed from the stored
+        field (``alt_m`` from the thaw front holding the latent heat taken up, ``alt_0c_m`` from
+        the 0 degC isotherm, the top of a partly thawed zone), with
         ``x_m`` or ``r_m`` and ``surface_m`` first in 2-D for each summary column: the depth of its
         ground surface below the top of the model (a pit's floor; 0 without air above it), from
         which its ALT and ``zaa_m`` are measured. Air nodes are NaN in ``temperature.nc``.
@@ -298,7 +301,7 @@ def run_scenario(
     _replace(tmp, paths["temperature"])
 
     tmp = outdir / ".summary.csv.part"
-    fields = list(rows[0]) if rows else ["year", "alt_m", "magt_c", "zaa_m"]
+    fields = list(rows[0]) if rows else ["year", "alt_m", "alt_0c_m", "magt_c", "zaa_m"]
     with tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
