@@ -432,3 +432,10 @@ def test_memory_estimate_refuses_a_run_that_cannot_fit(tmp_path, capsys, monkeyp
     with pytest.warns(PfatlasWarning, match="larger output.interval_days"):
         run_scenario(scenario, tmp_path / "out2")
     assert (tmp_path / "out2" / "summary.csv").exists()
+
+
+def test_progress_is_reported_step_by_step(tmp_path):
+    calls = []
+    scenario = load_scenario(short_template(tmp_path, years=1))
+    run_scenario(scenario, tmp_path / "out", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(k, 365) for k in range(1, 366)]  # daily steps of one model year

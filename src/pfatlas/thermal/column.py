@@ -577,11 +577,12 @@ def check_series_covers(surface, total: float) -> None:
         raise InputError("surface series does not cover the run", field="times")
 
 
-def march(stepper, h0: np.ndarray, fixed_values, n_steps: int, dt: float, save_every: int):
+def march(stepper, h0: np.ndarray, fixed_values, n_steps: int, dt: float, save_every: int, progress=None):
     """Advance ``n_steps`` implicit steps of ``dt`` [s] from enthalpy ``h0`` [J m-3].
 
     Returns the saved times [s], enthalpies (one row per saved step, the initial state first) and
     cumulative boundary heat in [J per mesh unit] -- the time loop of every geometry.
+    ``progress(done, total)``, if given, is called with the steps done after each one.
     """
     n_saved = 1 + n_steps // save_every + (n_steps % save_every != 0)
     saved_t, saved_in = np.zeros(n_saved), np.zeros(n_saved)
@@ -593,6 +594,8 @@ def march(stepper, h0: np.ndarray, fixed_values, n_steps: int, dt: float, save_e
         if k % save_every == 0 or k == n_steps:
             saved_t[j], saved_h[j], saved_in[j] = k * dt, h, stepper.heat_in
             j += 1
+        if progress is not None:
+            progress(k, n_steps)
     return saved_t, saved_h, saved_in
 
 
@@ -630,6 +633,7 @@ def simulate_column(
     save_every: int = 1,
     tol: float = 1e-3,
     max_iter: int = 25,
+    progress=None,
 ) -> ColumnResult:
     """Run a column from ``initial`` temperatures for ``years`` (or ``duration`` seconds).
 
@@ -653,6 +657,8 @@ def simulate_column(
         Keep every ``save_every``-th step.
     tol
         Newton tolerance on the enthalpy residual [J m-3].
+    progress
+        Called as ``progress(steps done, steps in all)`` after each step (a progress bar).
     """
     n_steps, total = run_steps(years, duration, dt)
     check_series_covers(surface, total)
@@ -672,7 +678,9 @@ def simulate_column(
         return np.array(vals)
 
     temp0[fixed_idx] = fixed_values(0.0)
-    saved_t, hs, saved_in = march(stepper, en.enthalpy(temp0, props), fixed_values, n_steps, dt, save_every)
+    saved_t, hs, saved_in = march(
+        stepper, en.enthalpy(temp0, props), fixed_values, n_steps, dt, save_every, progress
+    )
     temp, frac, ice, total = saved_fields(hs, props, mesh.volume, stepper.free)
     return ColumnResult(
         times=saved_t,

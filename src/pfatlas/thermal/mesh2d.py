@@ -289,6 +289,7 @@ def simulate_section(
     tol: float = 1e-3,
     max_iter: int = 25,
     reuse_jacobian: bool = True,
+    progress=None,
 ) -> SectionResult:
     """Run a section or axisymmetric mesh from ``initial`` for ``years`` (or ``duration`` [s]).
 
@@ -315,7 +316,7 @@ def simulate_section(
         the ground surface is then every active node in the top row or next to an inactive node
         (a pit's floor and walls, a dump's top and sides), held at its segment's temperature. Default:
         all active (the surface is the top row). The base row must be active.
-    years, duration, dt, save_every, tol, max_iter
+    years, duration, dt, save_every, tol, max_iter, progress
         As in :func:`pfatlas.thermal.simulate_column`.
     reuse_jacobian
         Keep the factorised Newton matrix while it converges (modified Newton, several times
@@ -378,7 +379,9 @@ def simulate_section(
         return np.array([float(np.asarray(s(t))) for s in surfaces] + base_t)[fixed_seg]
 
     temp0[fixed] = fixed_values(0.0)
-    saved_t, hs, saved_in = march(stepper, en.enthalpy(temp0, props), fixed_values, n_steps, dt, save_every)
+    saved_t, hs, saved_in = march(
+        stepper, en.enthalpy(temp0, props), fixed_values, n_steps, dt, save_every, progress
+    )
     shape = (hs.shape[0], *mesh.shape)
     temp, frac, ice, total = saved_fields(hs, props, mesh.volume, stepper.free)
     return SectionResult(

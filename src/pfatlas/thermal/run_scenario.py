@@ -242,7 +242,7 @@ def _replace(tmp: Path, final: Path) -> None:
 
 
 def run_scenario(
-    scenario: Scenario, outdir: str | Path, *, source: str | Path | None = None
+    scenario: Scenario, outdir: str | Path, *, source: str | Path | None = None, progress=None
 ) -> dict[str, Path]:
     """Run ``scenario`` and write ``temperature.nc`` and ``summary.csv`` into ``outdir``.
 
@@ -254,6 +254,8 @@ def run_scenario(
         Output folder, created if needed.
     source
         The scenario's file, named in errors.
+    progress
+        Called as ``progress(steps done, steps in all)`` after each time step.
 
     Raises
     ------
@@ -280,6 +282,7 @@ def run_scenario(
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     model = scenario_model(scenario)
+    model["progress"] = progress
     if scenario.geometry == "column":
         result = simulate_column(**model)
         rows = _summary_rows(result, None)
