@@ -243,10 +243,7 @@ class ColumnResult:
         )[0]
 
     def _years(self) -> list[np.ndarray]:
-        """Output indices of each complete model year (times in (k yr, (k + 1) yr])."""
-        year = np.ceil(self.times / YEAR - 1e-9).astype(int) - 1
-        last = int(np.floor(self.times[-1] / YEAR + 1e-9))
-        return [np.flatnonzero(year == k) for k in range(last)]
+        return complete_years(self.times)
 
     def annual_alt(self, isotherm: bool = False) -> np.ndarray:
         """Active-layer thickness per complete year [m]: the annual maximum thaw depth above
@@ -577,6 +574,18 @@ def check_series_covers(surface, total: float) -> None:
         raise InputError("surface series does not cover the run", field="times")
 
 
+def complete_years(times: np.ndarray) -> list[np.ndarray]:
+    """Indices of the output times [s] in each complete model year (times in (k yr, (k + 1) yr])."""
+    year = np.ceil(times / YEAR - 1e-9).astype(int) - 1
+    last = int(np.floor(times[-1] / YEAR + 1e-9))
+    return [np.flatnonzero(year == k) for k in range(last)]
+
+
+def saved_count(n_steps: int, save_every: int) -> int:
+    """Number of states :func:`march` keeps: the initial one, every ``save_every``-th step, the last."""
+    return 1 + n_steps // save_every + (n_steps % save_every != 0)
+
+
 def march(stepper, h0: np.ndarray, fixed_values, n_steps: int, dt: float, save_every: int, progress=None):
     """Advance ``n_steps`` implicit steps of ``dt`` [s] from enthalpy ``h0`` [J m-3].
 
@@ -584,7 +593,7 @@ def march(stepper, h0: np.ndarray, fixed_values, n_steps: int, dt: float, save_e
     cumulative boundary heat in [J per mesh unit] -- the time loop of every geometry.
     ``progress(done, total)``, if given, is called with the steps done after each one.
     """
-    n_saved = 1 + n_steps // save_every + (n_steps % save_every != 0)
+    n_saved = saved_count(n_steps, save_every)
     saved_t, saved_in = np.zeros(n_saved), np.zeros(n_saved)
     saved_h = np.empty((n_saved, h0.size))
     saved_h[0] = h = h0

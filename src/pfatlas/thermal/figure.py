@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from pfatlas.thermal.column import ColumnResult
+from pfatlas.thermal.column import ColumnResult, complete_years
 from pfatlas.thermal.mesh2d import SectionResult
 
 __all__ = ["last_year", "write_figure"]
@@ -32,11 +32,8 @@ def last_year(times: np.ndarray) -> np.ndarray:
     >>> last_year(np.arange(0, 100) * day).size
     100
     """
-    year = 365.0 * 86400.0
-    n = int(np.floor(times[-1] / year + 1e-9))
-    if n == 0:
-        return np.arange(times.size)
-    return np.flatnonzero((times > (n - 1) * year + 1e-6) & (times <= n * year + 1e-6))
+    years = complete_years(times)
+    return years[-1] if years else np.arange(times.size)
 
 
 def _column_panels(fig: Figure, result: ColumnResult) -> None:

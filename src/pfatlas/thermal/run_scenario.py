@@ -26,6 +26,8 @@ from pfatlas.thermal.column import (
     HeatFluxBase,
     SeriesSurface,
     SinusoidalSurface,
+    run_steps,
+    saved_count,
     simulate_column,
 )
 from pfatlas.thermal.figure import write_figure
@@ -140,24 +142,21 @@ def scenario_model(scenario: Scenario) -> dict:
     return model
 
 
-def memory_needed(scenario: Scenario) -> float:
-    """Estimated peak memory [bytes] of a run of ``scenario``: its stored steps x its nodes."""
-    g = scenario.grid
-    nz = ColumnMesh.default(depth=g.depth, dz=g.dz, fine_depth=min(g.fine_depth, g.depth), growth=g.growth).n
-    nx = 1 if scenario.geometry == "column" else int(round(g.width / g.dx)) + 1
-    n_steps = int(round(scenario.years * 365.0 / scenario.time_step_days))
-    every = int(round(scenario.output.interval_days / scenario.time_step_days))
-    n_saved = 1 + n_steps // every + (n_steps % every != 0)
-    return MEMORY_PER_STORED * 8.0 * n_saved * nz * nx
+def memory_needed(scenario: Scenario, model: dict | None = None) -> float:
+    """Estimated peak memory [bytes] of a run of ``scenario`` (its :func:`scenario_model`, built
+    if not given): its stored steps x its nodes x ``MEMORY_PER_STORED`` x 8 bytes."""
+    model = scenario_model(scenario) if model is None else model
+    n_steps, _ = run_steps(model["years"], None, model["dt"])
+    return MEMORY_PER_STORED * 8.0 * saved_count(n_steps, model["save_every"]) * model["mesh"].n
 
 
 def _size(nbytes: float) -> str:
     return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.0f} MB"
 
 
-def _check_memory(scenario: Scenario, source: str | Path | None) -> None:
+def _check_memory(scenario: Scenario, model: dict, source: str | Path | None) -> None:
     """Refuse a run whose stored field cannot fit in this machine's memory; warn past half of it."""
-    need, total = memory_needed(scenario), psutil.virtual_memory().total
+    need, total = memory_needed(scenario, model), psutil.virtual_memory().total
     if need <= total / 2:
         return
     what = (
@@ -278,10 +277,10 @@ def run_scenario(
         which its ALT and ``zaa_m`` are measured. Air nodes are NaN in ``temperature.nc``.
         ``temperature.png`` is a quick look (:mod:`pfatlas.thermal.figure`).
     """
-    _check_memory(scenario, source)
+    model = scenario_model(scenario)
+    _check_memory(scenario, model, source)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    model = scenario_model(scenario)
     model["progress"] = progress
     if scenario.geometry == "column":
         result = simulate_column(**model)
